@@ -1,0 +1,218 @@
+"""Typed settings loaded from TOML and validated once at start-up."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and the fix."""
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    model_path: Path = Path("models/Anime-Llasa-3B-Captions.Q8_0.gguf")
+    # Whether the model takes a caption ("System Metadata"): "auto" decides by the file name.
+    captions: Literal["auto", "yes", "no"] = "auto"
+    lora_path: Path | None = None
+    n_gpu_layers: int = -1
+    n_ctx: int = 4096
+    n_batch: int = 512
+    n_ubatch: int = 256
+    n_threads: int = 0
+    flash_attn: bool = True
+    instruction: str = "Convert the text to speech:"
+
+    def validate(self, key: str) -> None:
+        _check(self.n_ctx >= 512, f"{key}.n_ctx", "must be at least 512 (4096 is a good value)")
+        _check(self.n_gpu_layers >= -1, f"{key}.n_gpu_layers", "use -1 (all layers), 0 (CPU) or a count")
+        _check(1 <= self.n_ubatch <= self.n_batch, f"{key}.n_ubatch", "must be between 1 and n_batch")
+        _check(self.n_threads >= 0, f"{key}.n_threads", "use 0 for automatic, or a thread count")
+
+    @property
+    def uses_captions(self) -> bool:
+        if self.captions == "auto":
+            return "caption" in self.model_path.name.lower()
+        return self.captions == "yes"
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    # A local folder with model.safetensors (+ config.json), or a Hugging Face repo id.
+    source: str = "NandemoGHS/Anime-XCodec2-44.1kHz"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    local_files_only: bool = False
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.source.strip()), f"{key}.source", "name a folder or a hub id")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 0
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1500
+    seed: int = -1
+
+    def validate(self, key: str) -> None:
+        _check(0.0 <= self.temperature <= 2.0, f"{key}.temperature", "must be between 0 and 2")
+        _check(0.0 < self.top_p <= 1.0, f"{key}.top_p", "must be above 0 and at most 1")
+        _check(0 <= self.top_k <= 1000, f"{key}.top_k", "must be between 0 (off) and 1000")
+        _check(0.5 <= self.repeat_penalty <= 10.0, f"{key}.repeat_penalty", "must be between 0.5 and 10")
+        _check(16 <= self.max_tokens <= 4096, f"{key}.max_tokens", "must be between 16 and 4096 (50 tokens = 1 s)")
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_text_chars: int = 1000
+    max_clip_seconds: float = 120.0
+    queue_per_guild: int = 20
+    queue_per_user: int = 5
+    reference_max_seconds: float = 30.0
+
+    def validate(self, key: str) -> None:
+        _check(1 <= self.max_text_chars <= 20000, f"{key}.max_text_chars", "must be between 1 and 20000")
+        _check(1.0 <= self.max_clip_seconds <= 1800.0, f"{key}.max_clip_seconds", "must be between 1 and 1800")
+        _check(self.queue_per_guild >= 1, f"{key}.queue_per_guild", "must be at least 1")
+        _check(1 <= self.queue_per_user <= self.queue_per_guild, f"{key}.queue_per_user",
+               "must be between 1 and queue_per_guild")
+        _check(3.0 <= self.reference_max_seconds <= 300.0, f"{key}.reference_max_seconds", "must be between 3 and 300")
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    token_env: str = "DISCORD_TOKEN"
+    # Guilds whose slash commands are synced at once (handy while testing); global sync otherwise.
+    dev_guild_ids: tuple[int, ...] = ()
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.token_env), f"{key}.token_env", "name the environment variable holding the bot token")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    database: Path = Path("data/bot.sqlite3")
+    presets_dir: Path = Path("presets")
+
+    def validate(self, key: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Config:
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+
+    def discord_token(self) -> str:
+        """The bot token, read from the environment (never from a committed file)."""
+        token = os.environ.get(self.discord.token_env, "").strip()
+        if not token:
+            raise ConfigError(
+                f"discord.token_env: the environment variable {self.discord.token_env} is empty; "
+                f"export {self.discord.token_env}=<your bot token> before starting the bot"
+            )
+        return token
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read a TOML file (or take the defaults when path is None) into a validated Config."""
+    if path is None:
+        return _build(Config, {}, "")
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; copy config.example.toml to {path} and edit it") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    config = _build(Config, raw, "")
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """Relative paths in a config file are relative to that file's folder."""
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    return dataclasses.replace(
+        config,
+        llm=dataclasses.replace(config.llm, model_path=fix(config.llm.model_path), lora_path=fix(config.llm.lora_path)),
+        storage=dataclasses.replace(config.storage, database=fix(config.storage.database),
+                                    presets_dir=fix(config.storage.presets_dir)),
+    )
+
+
+def _build(cls: type, raw: Any, key: str) -> Any:
+    label = key or "the config file"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: expected a table like [{key}]")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for name in raw:
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted(fields))}"
+            raise ConfigError(f"{_join(key, name)}: unknown key{hint}")
+    values = {name: _convert(hints[name], raw[name], _join(key, name)) for name in fields if name in raw}
+    obj = cls(**values)
+    if hasattr(obj, "validate"):
+        obj.validate(key)
+    return obj
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(hint) if a is not type(None)]
+        if value in ("", None) and type(None) in get_args(hint):
+            return None
+        return _convert(options[0], value, key)
+    if origin is Literal:
+        choices = get_args(hint)
+        _check(value in choices, key, f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
+        return value
+    if origin is tuple:
+        _check(isinstance(value, list), key, "must be a list, like [1, 2]")
+        item = get_args(hint)[0]
+        return tuple(_convert(item, v, key) for v in value)
+    if hint is Path:
+        _check(isinstance(value, str) and value != "", key, "must be a path string")
+        return Path(value).expanduser()
+    if hint is bool:
+        _check(isinstance(value, bool), key, f"must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key, f"must be a whole number, not {value!r}")
+        return value
+    if hint is float:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        _check(isinstance(value, str), key, f"must be a string, not {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} at {key}")  # our bug, not the user's
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
