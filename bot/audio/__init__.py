@@ -1,0 +1,1 @@
+"""Audio plumbing: resampling, file formats, and the Discord audio source."""
