@@ -25,3 +25,6 @@ def tiny_llm(tiny_gguf: Path):
     from bot.speech.llm import LlasaModel, LoadOptions
 
     return LlasaModel.load(tiny_gguf, LoadOptions(n_gpu_layers=0, n_ctx=4096, n_threads=2))
+
+
+from tests.fakediscord.fixtures import fake_discord  # noqa: E402,F401  (shared fixture)

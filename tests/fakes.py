@@ -22,6 +22,7 @@ class ScriptedSynthesizer:
         self.steps = steps
         self.step_seconds = step_seconds
         self.served: list[str] = []
+        self.requests: list[SpeechRequest] = []
         self.gate: threading.Event | None = None
         self.stopped_at: dict[str, int] = {}
 
@@ -33,6 +34,8 @@ class ScriptedSynthesizer:
         report: SynthesisReport | None = None,
     ) -> Iterator[np.ndarray]:
         self.served.append(request.text)
+        self.requests.append(request)
+        t = np.arange(320) / self.sample_rate
         for step in range(self.steps):
             if self.gate is not None:
                 self.gate.wait(timeout=10)
@@ -42,5 +45,5 @@ class ScriptedSynthesizer:
             time.sleep(self.step_seconds)
             if report is not None:
                 report.codes += 1
-            t = np.arange(320) / self.sample_rate
-            yield (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            # Phase carries over between steps: one continuous tone.
+            yield (0.3 * np.sin(2 * np.pi * 440 * (t + step * 320 / self.sample_rate))).astype(np.float32)

@@ -131,10 +131,19 @@ class SpeechJob(Job[Clip]):
         self.sample_rate: int = 0
         # Chunks for a streaming reader (the voice player thread); None marks the end.
         self.chunks: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        self._audio_ready = loop.create_future()
+
+    async def audio_ready(self) -> None:
+        """Wait until the first audio chunk exists (or the job ended without any)."""
+        await asyncio.shield(self._audio_ready)
+
+    def _signal_audio(self) -> None:
+        self._loop.call_soon_threadsafe(lambda: self._audio_ready.done() or self._audio_ready.set_result(None))
 
     def _drop(self) -> None:
         super()._drop()
         self.chunks.put(None)
+        self._signal_audio()
 
     def _work(self, synthesizer: Synthesizer) -> Clip:
         self.sample_rate = synthesizer.sample_rate
@@ -144,8 +153,11 @@ class SpeechJob(Job[Clip]):
                 if len(chunk):
                     collected.append(chunk)
                     self.chunks.put(chunk)
+                    if len(collected) == 1:
+                        self._signal_audio()
         finally:
             self.chunks.put(None)
+            self._signal_audio()
         if self.cancelled:
             raise JobCancelled
         if self.report.codes == 0:

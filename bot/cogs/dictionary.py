@@ -1,0 +1,98 @@
+"""/dict: the server's pronunciation dictionary (and each user's own, which wins over it)."""
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..store.dictionary import DictScope
+from ..text.dictionary import ReadingDictionary, normalize_word
+from ..user_errors import UserError
+
+if TYPE_CHECKING:
+    from ..app import LlasaBot
+
+Scope = Literal["server", "me"]
+MAX_IMPORT_BYTES = 1_000_000
+
+
+class DictionaryCog(commands.GroupCog, group_name="dict", group_description="Pronunciation dictionary"):
+    def __init__(self, bot: "LlasaBot") -> None:
+        self.bot = bot
+        super().__init__()
+
+    def _scope(self, interaction: discord.Interaction, scope: Scope) -> DictScope:
+        if scope == "me":
+            return DictScope.user(interaction.user.id)
+        if interaction.guild is None:
+            raise UserError("the server dictionary only exists in a server; use scope:me in direct messages")
+        return DictScope.guild(interaction.guild.id)
+
+    def _require_manage(self, interaction: discord.Interaction, scope: Scope) -> None:
+        perms = getattr(interaction.user, "guild_permissions", None)
+        if scope == "server" and (perms is None or not perms.manage_guild):
+            raise UserError("changing the server dictionary needs the Manage Server permission; use scope:me for your own")
+
+    async def _changed(self, scope: DictScope) -> None:
+        read = self.bot.get_cog("ReadAloudCog")
+        if read is not None:
+            read.forget_dictionary(scope)  # type: ignore[attr-defined]
+
+    @app_commands.command(name="add", description="Read a word the way you write it here")
+    @app_commands.describe(word="The word as written", reading="How to read it (kana works best)",
+                           scope="server (needs Manage Server) or me")
+    async def add(self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50],
+                  reading: app_commands.Range[str, 1, 100], scope: Scope = "server") -> None:
+        self._require_manage(interaction, scope)
+        target = self._scope(interaction, scope)
+        current = ReadingDictionary(await self.bot.dictionaries.entries(target))
+        # Validates (lengths, the entry limit, characters) and normalises the word as matching will.
+        key, spoken = current.with_entry(word, reading).items()[-1]
+        await self.bot.dictionaries.add(target, key, spoken)
+        await self._changed(target)
+        await interaction.response.send_message(f"📖 「{key}」 → 「{spoken}」", ephemeral=scope == "me")
+
+    @app_commands.command(name="remove", description="Remove a word from the dictionary")
+    async def remove(self, interaction: discord.Interaction, word: str, scope: Scope = "server") -> None:
+        self._require_manage(interaction, scope)
+        target = self._scope(interaction, scope)
+        if not await self.bot.dictionaries.remove(target, normalize_word(word)):
+            raise UserError(f"「{word}」 is not in the dictionary")
+        await self._changed(target)
+        await interaction.response.send_message(f"🗑️ Removed 「{word}」.", ephemeral=scope == "me")
+
+    @app_commands.command(name="list", description="Show the dictionary")
+    async def list_entries(self, interaction: discord.Interaction, scope: Scope = "server") -> None:
+        entries = await self.bot.dictionaries.entries(self._scope(interaction, scope))
+        if not entries:
+            await interaction.response.send_message("The dictionary is empty.", ephemeral=True)
+            return
+        lines = [f"{w} → {r}" for w, r in sorted(entries.items())]
+        text = "\n".join(lines)
+        if len(text) > 1800:
+            text = "\n".join(lines[:60]) + f"\n… and {len(lines) - 60} more (/dict export for all)"
+        await interaction.response.send_message(f"```\n{text}\n```", ephemeral=True)
+
+    @app_commands.command(name="export", description="Download the dictionary as a JSON file")
+    async def export(self, interaction: discord.Interaction, scope: Scope = "server") -> None:
+        entries = await self.bot.dictionaries.entries(self._scope(interaction, scope))
+        data = ReadingDictionary(entries).to_json().encode("utf-8")
+        await interaction.response.send_message(file=discord.File(io.BytesIO(data), "dictionary.json"), ephemeral=True)
+
+    @app_commands.command(name="import", description="Replace the dictionary with a JSON file (from /dict export)")
+    async def import_entries(self, interaction: discord.Interaction, file: discord.Attachment, scope: Scope = "server") -> None:
+        self._require_manage(interaction, scope)
+        target = self._scope(interaction, scope)
+        if file.size > MAX_IMPORT_BYTES:
+            raise UserError("that file is too large for a dictionary (1 MB at most)")
+        try:
+            text = (await file.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError("that file is not UTF-8 text; export a dictionary with /dict export to see the format") from None
+        imported = ReadingDictionary.from_json(text)  # all or nothing: a bad file changes nothing
+        await self.bot.dictionaries.replace_all(target, dict(imported.items()))
+        await self._changed(target)
+        await interaction.response.send_message(f"📥 Imported {len(imported)} word(s).", ephemeral=scope == "me")

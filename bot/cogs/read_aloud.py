@@ -1,0 +1,174 @@
+"""Read-aloud (読み上げ): new messages in bound text channels are spoken in their author's voice."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..speech.engine import EngineBusy, Owner, Priority
+from ..store.dictionary import DictScope
+from ..text.dictionary import ReadingDictionary
+from ..text.message import Attachment, ChatMessage, ReadingSettings
+from ..text.pipeline import speakable_phrase, speakable_text
+from ..user_errors import UserError
+from ..voices import speech_request
+
+if TYPE_CHECKING:
+    from ..app import LlasaBot
+    from ..store.guilds import GuildSettings
+
+log = logging.getLogger(__name__)
+READ_ALOUD_MAX_SECONDS = 60.0
+
+
+@dataclass
+class ReadAloudSession:
+    """What the reader remembers per server: where to read, and who spoke last."""
+
+    channel_ids: set[int] = field(default_factory=set)
+    last_speaker_id: int | None = None
+    last_spoken_at: float = 0.0
+
+    def needs_name(self, user_id: int, pause_seconds: float, now: float) -> bool:
+        """Announce the name when the speaker changes or after a pause."""
+        return user_id != self.last_speaker_id or now - self.last_spoken_at > pause_seconds
+
+
+class ReadAloudCog(commands.Cog):
+    def __init__(self, bot: "LlasaBot") -> None:
+        self.bot = bot
+        self.sessions: dict[int, ReadAloudSession] = {}
+        self._dictionaries: dict[DictScope, tuple[int, ReadingDictionary]] = {}
+        # Observability for tests and logs: message id → (received, job).
+        self.spoken: dict[int, tuple[float, object]] = {}
+
+    # Binding channels ---------------------------------------------------------------------
+    async def activate(self, guild_id: int, channel_id: int | None = None) -> ReadAloudSession:
+        """Start reading the server's saved channels, plus channel_id (saved too)."""
+        settings = await self.bot.guild_settings.get(guild_id)
+        channels = set(settings.read_channel_ids)
+        if channel_id is not None and channel_id not in channels:
+            channels.add(channel_id)
+            # Saved first: if the store refuses (too many channels), the session stays as it was.
+            await self.bot.guild_settings.update(guild_id, read_channel_ids=tuple(sorted(channels)))
+        session = self.sessions.setdefault(guild_id, ReadAloudSession())
+        session.channel_ids = channels
+        return session
+
+    async def deactivate(self, guild_id: int) -> None:
+        """Stop reading (the saved channels stay for the next /join or auto-join)."""
+        self.sessions.pop(guild_id, None)
+
+    read = app_commands.Group(name="read", description="Read a text channel aloud", guild_only=True)
+
+    @read.command(name="start", description="Read this (or another) text channel aloud in the voice channel")
+    async def read_start(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        assert interaction.guild_id is not None
+        target = channel.id if channel else interaction.channel_id
+        if self.bot.player(interaction.guild_id) is None:
+            raise UserError("I'm not in a voice channel; use /join first")
+        await self.activate(interaction.guild_id, target)
+        await interaction.response.send_message(f"📖 Reading <#{target}> aloud.")
+
+    @read.command(name="stop", description="Stop reading this (or another) text channel")
+    async def read_stop(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        assert interaction.guild_id is not None
+        target = channel.id if channel else interaction.channel_id
+        session = self.sessions.get(interaction.guild_id)
+        if session is None or target not in session.channel_ids:
+            raise UserError(f"I'm not reading <#{target}>")
+        remaining = tuple(sorted(session.channel_ids - {target}))
+        await self.bot.guild_settings.update(interaction.guild_id, read_channel_ids=remaining)
+        session.channel_ids = set(remaining)
+        await interaction.response.send_message(f"📕 Stopped reading <#{target}>.")
+
+    # Reading ------------------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        received = time.perf_counter()
+        if message.guild is None or message.author.bot or message.webhook_id is not None:
+            return
+        player = self.bot.player(message.guild.id)
+        session = self.sessions.get(message.guild.id)
+        if player is None or session is None:
+            return
+        if message.channel.id not in session.channel_ids and message.channel.id != player.channel.id:
+            return
+        settings = await self.bot.guild_settings.get(message.guild.id)
+        if not await self._should_read(message, settings, player.channel):
+            return
+        reading = ReadingSettings.from_dict(settings.reading, ignore_unknown=True)
+        dictionary = await self._dictionary(message.guild.id, message.author.id)
+        text = await asyncio.to_thread(speakable_text, chat_message(message), reading, dictionary)
+        if not text:
+            return
+        profile = await self.bot.voices.get(message.author.id)
+        now = time.monotonic()
+        if settings.announce_names and session.needs_name(message.author.id, settings.name_pause_seconds, now):
+            name = profile.spoken_name or message.author.display_name
+            spoken_name = await asyncio.to_thread(speakable_phrase, name, reading, dictionary)
+            if spoken_name:
+                text = f"{spoken_name}、{text}"
+        session.last_speaker_id, session.last_spoken_at = message.author.id, now
+        request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling,
+                                 min(READ_ALOUD_MAX_SECONDS, self.bot.config.limits.max_clip_seconds))
+        try:
+            job = self.bot.engine.submit(request, Owner(message.guild.id, message.author.id), Priority.READ_ALOUD)
+        except EngineBusy:
+            log.info("guild %s: read-aloud queue full, dropping message %s", message.guild.id, message.id)
+            return
+        self.spoken[message.id] = (received, job)
+        player.enqueue(job)
+
+    async def _should_read(self, message: discord.Message, settings: "GuildSettings", voice_channel) -> bool:
+        if settings.skip_prefix and message.content.startswith(settings.skip_prefix):
+            return False
+        author = message.author
+        if await self.bot.guild_settings.is_opted_out(message.guild.id, author.id):  # type: ignore[union-attr]
+            return False
+        if isinstance(author, discord.Member):
+            if settings.required_role_id and not any(r.id == settings.required_role_id for r in author.roles):
+                return False
+            if settings.read_only_members_in_voice and (author.voice is None or author.voice.channel != voice_channel):
+                return False
+        return True
+
+    async def _dictionary(self, guild_id: int, user_id: int) -> ReadingDictionary | None:
+        """The user's dictionary over the server's, compiled once per version."""
+        layers = []
+        for scope in (DictScope.user(user_id), DictScope.guild(guild_id)):
+            version = await self.bot.dictionaries.version(scope)
+            cached = self._dictionaries.get(scope)
+            if cached is None or cached[0] != version:
+                entries = await self.bot.dictionaries.entries(scope)
+                cached = (version, ReadingDictionary(entries))
+                self._dictionaries[scope] = cached
+            layers.append(cached[1])
+        return ReadingDictionary.layered(*layers)
+
+    def forget_dictionary(self, scope: DictScope) -> None:
+        self._dictionaries.pop(scope, None)
+
+
+def chat_message(message: discord.Message) -> ChatMessage:
+    """The plain-data view of a Discord message that the text pipeline reads."""
+    reference = message.reference.resolved if message.reference else None
+    reply_to = reference.author.display_name if isinstance(reference, discord.Message) else None
+    return ChatMessage(
+        content=message.content,
+        author_name=message.author.display_name,
+        user_names={m.id: m.display_name for m in message.mentions},
+        role_names={r.id: r.name for r in message.role_mentions},
+        channel_names={c.id: c.name for c in message.channel_mentions},
+        attachments=tuple(Attachment(a.filename, a.content_type) for a in message.attachments),
+        sticker_names=tuple(s.name for s in message.stickers),
+        is_reply=message.type == discord.MessageType.reply,
+        reply_to_name=reply_to,
+        created_at=message.created_at.timestamp(),
+    )

@@ -1,0 +1,91 @@
+"""/say: speak a text in the caller's voice channel, or post it as an audio file."""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..audio.formats import AudioFormat, encode_within
+from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
+from ..user_errors import UserError
+from ..voices import speech_request
+from .common import preset_autocomplete
+
+if TYPE_CHECKING:
+    from ..app import LlasaBot
+
+log = logging.getLogger(__name__)
+
+
+class SayCog(commands.Cog):
+    def __init__(self, bot: "LlasaBot") -> None:
+        self.bot = bot
+
+    @app_commands.command(name="say", description="Speak a text in your voice channel, or post it as an audio file")
+    @app_commands.describe(text="What to say", voice="A preset voice for this once (default: your own)",
+                           file_format="Audio file format when posting a file")
+    @app_commands.autocomplete(voice=preset_autocomplete)
+    async def say(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        voice: str | None = None,
+        file_format: Literal["wav", "flac", "ogg"] = "wav",
+    ) -> None:
+        limit = self.bot.config.limits.max_text_chars
+        if len(text) > limit:
+            raise UserError(f"that text is {len(text)} characters long; the limit is {limit}")
+        if not text.strip():
+            raise UserError("there is nothing to say")
+        await interaction.response.defer(thinking=True)
+        profile = await self.bot.voices.get(interaction.user.id)
+        request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling,
+                                 self.bot.config.limits.max_clip_seconds, preset=voice)
+        job = self.bot.engine.submit(request, Owner(interaction.guild_id, interaction.user.id), Priority.COMMAND)
+        player = self._player_with(interaction.user)
+        if player is not None:
+            player.enqueue(job)
+        await self._show_progress(interaction, job, "🔊 Speaking in the voice channel…" if player else "🎙️ Generating…")
+        try:
+            clip = await job.result()
+        except JobCancelled:
+            await interaction.edit_original_response(content="⏹️ Skipped.")
+            return
+        if player is not None:
+            await interaction.edit_original_response(content=f"🔊 Said {clip.seconds:.1f} s in {player.channel.mention}.")
+            return
+        await self._post_file(interaction, clip, AudioFormat(file_format))
+
+    def _player_with(self, user: discord.abc.User):
+        """The guild's player when the caller is in the bot's voice channel."""
+        if not isinstance(user, discord.Member) or user.voice is None or user.voice.channel is None:
+            return None
+        player = self.bot.player(user.guild.id)
+        return player if player is not None and player.channel.id == user.voice.channel.id else None
+
+    async def _show_progress(self, interaction: discord.Interaction, job: SpeechJob, working: str) -> None:
+        position = self.bot.engine.position(job)
+        if position > 0:
+            await interaction.edit_original_response(content=f"⏳ Waiting in the queue (position {position})…")
+            await job.started()
+        await interaction.edit_original_response(content=working)
+
+    async def _post_file(self, interaction: discord.Interaction, clip, fmt: AudioFormat) -> None:
+        limit = interaction.filesize_limit
+        encoded = await asyncio.to_thread(encode_within, clip.samples, clip.sample_rate, fmt, limit)
+        if encoded is None:
+            raise UserError(f"the clip ({clip.seconds:.0f} s) is too big to upload here even as Ogg; try a shorter text")
+        data, used = encoded
+        note = "" if used is fmt else f" (as {used.value}: {fmt.value} would exceed the upload limit)"
+        reasons = ", ".join(sorted({r.value for r in clip.report.finish_reasons}))
+        file = discord.File(fp=io.BytesIO(data), filename=f"speech.{used.value}")
+        await interaction.edit_original_response(
+            content=f"✅ {clip.seconds:.1f} s{note} · end: {reasons} · seed {', '.join(map(str, clip.report.seeds[:3]))}",
+            attachments=[file],
+        )
+

@@ -1,0 +1,131 @@
+"""/voice: each user's own voice (preset, caption fields, cloned clip, sampling), kept in SQLite."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..audio.formats import read_clip
+from ..speech.captions import EMOTIONS, VoiceCaption
+from ..speech.engine import Owner
+from ..store.voices import pack_codes
+from ..user_errors import UserError
+from ..voices import caption_for, sampling_for
+from .common import preset_autocomplete
+
+if TYPE_CHECKING:
+    from ..app import LlasaBot
+
+log = logging.getLogger(__name__)
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+async def emotion_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    names = [e for e in sorted(EMOTIONS) if current.lower() in e][:25]
+    return [app_commands.Choice(name=e, value=e) for e in names]
+
+
+class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="Your own voice"):
+    def __init__(self, bot: "LlasaBot") -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="set", description="Choose your voice: a preset, caption details, sampling")
+    @app_commands.describe(
+        preset="A voice preset", emotion="One of the model's emotion words", speed="e.g. ゆっくり, 速い, (1.2x)",
+        style="e.g. 会話調, ナレーション風", caption="Describe the voice in one sentence (Japanese works best)",
+        temperature="Randomness 0–2 (default 0.8)", top_p="0–1 (default 0.95)", top_k="0 = off, up to 100",
+        repeat_penalty="1–10 (default 1.1)", seed="-1 = random each time; a number repeats a take")
+    @app_commands.autocomplete(preset=preset_autocomplete, emotion=emotion_autocomplete)
+    async def set_voice(
+        self,
+        interaction: discord.Interaction,
+        preset: str | None = None,
+        emotion: str | None = None,
+        speed: app_commands.Range[str, 0, 40] | None = None,
+        style: app_commands.Range[str, 0, 40] | None = None,
+        caption: app_commands.Range[str, 0, 200] | None = None,
+        temperature: app_commands.Range[float, 0.0, 2.0] | None = None,
+        top_p: app_commands.Range[float, 0.01, 1.0] | None = None,
+        top_k: app_commands.Range[int, 0, 100] | None = None,
+        repeat_penalty: app_commands.Range[float, 1.0, 10.0] | None = None,
+        seed: app_commands.Range[int, -1, 2**31 - 1] | None = None,
+    ) -> None:
+        changes: dict[str, object] = {}
+        profile = await self.bot.voices.get(interaction.user.id)
+        if preset is not None:
+            if preset not in self.bot.presets:
+                raise UserError(f"there is no preset named '{preset}'; pick one from the list")
+            changes.update(preset=preset, reference=None, reference_transcript="", reference_name="")
+        fields = {"emotion": emotion, "speed": speed, "style": style, "caption": caption}
+        if any(v is not None for v in fields.values()):
+            merged = dict(profile.caption or {}) | {k: v for k, v in fields.items() if v is not None}
+            VoiceCaption.from_dict({k: v for k, v in merged.items() if v})  # validates (emotion words, lengths)
+            changes["caption"] = merged
+        for name, value in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k),
+                            ("repeat_penalty", repeat_penalty), ("seed", seed)):
+            if value is not None:
+                changes[name] = value
+        if not changes:
+            raise UserError("give at least one setting to change, e.g. /voice set preset:cheerful")
+        profile = await self.bot.voices.update(interaction.user.id, **changes)
+        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+
+    @app_commands.command(name="clone", description="Clone a voice from a short clip (5–30 s) and what it says")
+    @app_commands.describe(clip="An audio file: 5–30 s of one clear voice", transcript="What is said in the clip, exactly")
+    async def clone(self, interaction: discord.Interaction, clip: discord.Attachment,
+                    transcript: app_commands.Range[str, 1, 300]) -> None:
+        if clip.size > MAX_UPLOAD_BYTES:
+            raise UserError("that file is too large; send 5–30 seconds of audio")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await clip.read()
+        try:
+            samples, rate = read_clip(data)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        max_seconds = self.bot.config.limits.reference_max_seconds
+        codes = await self.bot.engine.call(lambda s: s.codec.encode(samples, rate, max_seconds=max_seconds),
+                                           Owner(interaction.guild_id, interaction.user.id))
+        profile = await self.bot.voices.update(
+            interaction.user.id, reference=pack_codes([int(c) for c in codes]),
+            reference_transcript=transcript, reference_name=clip.filename)
+        await interaction.followup.send(f"🧬 Cloned from {clip.filename} ({len(codes) / 50:.1f} s).\n" + self._describe(profile),
+                                        ephemeral=True)
+
+    @app_commands.command(name="name", description="How read-aloud announces you (empty: your display name)")
+    async def name(self, interaction: discord.Interaction, spoken_name: app_commands.Range[str, 0, 32] = "") -> None:
+        await self.bot.voices.update(interaction.user.id, spoken_name=spoken_name or None)
+        await interaction.response.send_message(
+            f"📛 I'll call you 「{spoken_name}」." if spoken_name else "📛 I'll use your display name.", ephemeral=True)
+
+    @app_commands.command(name="show", description="Show your voice settings")
+    async def show(self, interaction: discord.Interaction) -> None:
+        profile = await self.bot.voices.get(interaction.user.id)
+        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+
+    @app_commands.command(name="reset", description="Forget your voice settings and cloned clip")
+    async def reset(self, interaction: discord.Interaction) -> None:
+        await self.bot.voices.reset(interaction.user.id)
+        await interaction.response.send_message("♻️ Your voice is back to the default.", ephemeral=True)
+
+    @app_commands.command(name="presets", description="List the voice presets")
+    async def presets(self, interaction: discord.Interaction) -> None:
+        lines = [f"**{name}**: {p.caption}" for name, p in sorted(self.bot.presets.items())]
+        await interaction.response.send_message("\n".join(lines)[:1900] or "No presets installed.", ephemeral=True)
+
+    def _describe(self, profile) -> str:
+        caption = caption_for(profile, self.bot.presets)
+        s = sampling_for(profile, self.bot.default_sampling)
+        lines = [f"Preset: **{profile.preset or '(none)'}**"]
+        if profile.reference:
+            lines.append(f"Cloned voice: {profile.reference_name or 'clip'} — 「{profile.reference_transcript}」")
+        if caption:
+            lines.append(f"Caption: {caption.caption}" + (f" ({caption.emotion})" if caption.emotion else ""))
+        lines.append(f"Sampling: temperature {s.temperature}, top-p {s.top_p}, top-k {s.top_k}, "
+                     f"repeat penalty {s.repeat_penalty}, seed {'random' if s.seed < 0 else s.seed}")
+        if profile.spoken_name:
+            lines.append(f"Announced as: {profile.spoken_name}")
+        return "\n".join(lines)
