@@ -93,7 +93,8 @@ class GuildPlayer:
         def after(error: Exception | None) -> None:  # runs on the player thread
             if error:
                 log.error("guild %s: playback of job %d failed: %s", self.guild_id, job.id, error)
-            loop.call_soon_threadsafe(finished.set)
+            if not loop.is_closed():  # at shutdown the player thread may outlive the loop
+                loop.call_soon_threadsafe(finished.set)
 
         self._current = (job, source)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -34,6 +34,7 @@ class ReadAloudSession:
     channel_ids: set[int] = field(default_factory=set)
     last_speaker_id: int | None = None
     last_spoken_at: float = 0.0
+    dropped: int = 0  # messages dropped over the queue limit, announced with the next one
 
     def needs_name(self, user_id: int, pause_seconds: float, now: float) -> bool:
         """Announce the name when the speaker changes or after a pause."""
@@ -116,15 +117,57 @@ class ReadAloudCog(commands.Cog):
             if spoken_name:
                 text = f"{spoken_name}、{text}"
         session.last_speaker_id, session.last_spoken_at = message.author.id, now
+        job = self._speak(player, session, settings, message.author.id, text, profile)
+        if job is not None:
+            self.spoken[message.id] = (received, job)
+
+    def _speak(self, player, session: ReadAloudSession, settings: "GuildSettings", user_id: int, text: str, profile):
+        """Queue text in the user's voice, within the server's queue limit; None when dropped."""
+        waiting = player.pending()
+        if waiting >= settings.max_queue:
+            # Over the limit: drop it, and say how many were dropped before the next one.
+            session.dropped += 1
+            return None
+        if session.dropped:
+            text = f"ほか{session.dropped}件省略、{text}"
+            session.dropped = 0
         request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling,
                                  min(READ_ALOUD_MAX_SECONDS, self.bot.config.limits.max_clip_seconds))
+        if waiting >= max(2, settings.max_queue // 2) and request.voice.caption is not None:
+            # A long queue: ask the model for brisk speech (it has no speed knob but the caption).
+            request = replace(request, voice=replace(request.voice, caption=replace(request.voice.caption, speed="速い")))
         try:
-            job = self.bot.engine.submit(request, Owner(message.guild.id, message.author.id), Priority.READ_ALOUD)
+            job = self.bot.engine.submit(request, Owner(player.guild_id, user_id), Priority.READ_ALOUD)
         except EngineBusy:
-            log.info("guild %s: read-aloud queue full, dropping message %s", message.guild.id, message.id)
-            return
-        self.spoken[message.id] = (received, job)
+            session.dropped += 1
+            log.info("guild %s: engine queue full, dropping a message", player.guild_id)
+            return None
         player.enqueue(job)
+        return job
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState) -> None:
+        """Announce people entering and leaving the bot's voice channel (入室 / 退室)."""
+        if member.bot or before.channel == after.channel:
+            return
+        player = self.bot.player(member.guild.id)
+        session = self.sessions.get(member.guild.id)
+        if player is None or session is None:
+            return
+        if after.channel is not None and after.channel.id == player.channel.id:
+            action = "が入室しました"
+        elif before.channel is not None and before.channel.id == player.channel.id:
+            action = "が退室しました"
+        else:
+            return
+        settings = await self.bot.guild_settings.get(member.guild.id)
+        if not settings.announce_join_leave:
+            return
+        reading = ReadingSettings.from_dict(settings.reading, ignore_unknown=True)
+        profile = await self.bot.voices.get(member.id)
+        dictionary = await self._dictionary(member.guild.id, member.id)
+        name = await asyncio.to_thread(speakable_phrase, profile.spoken_name or member.display_name, reading, dictionary)
+        self._speak(player, session, settings, member.id, f"{name or 'だれか'}さん{action}", profile)
 
     async def _should_read(self, message: discord.Message, settings: "GuildSettings", voice_channel) -> bool:
         if settings.skip_prefix and message.content.startswith(settings.skip_prefix):
