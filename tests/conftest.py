@@ -21,6 +21,27 @@ def tiny_gguf_that_ends(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_codec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Anime-XCodec2-44.1kHz-shaped checkpoint folder (decoder + upsampler)."""
+    from tests.tiny_codec import decoder_state, package_decoder, upsampler_modules, upsampler_state, write_checkpoint
+
+    generator, fc_post_a = package_decoder(hidden=128, depth=1, heads=4, hop=98)
+    state = decoder_state(generator, fc_post_a) | upsampler_state(upsampler_modules(128, [3, 3], [9, 9]))
+    config = {"sample_rate": 44100, "hop_length": 98, "upsample_factors": [3, 3],
+              "upsample_kernel_sizes": [9, 9], "heads": 4}
+    return write_checkpoint(tmp_path_factory.mktemp("codec44k"), state, config)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthesizer(tiny_llm, tiny_codec_dir: Path):
+    """The real synthesizer on the tiny GGUF and the tiny 44.1 kHz codec."""
+    from bot.speech.codec import SpeechCodec
+    from bot.speech.synthesizer import Synthesizer
+
+    return Synthesizer(tiny_llm, SpeechCodec.load(str(tiny_codec_dir)), captions=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_llm(tiny_gguf: Path):
     from bot.speech.llm import LlasaModel, LoadOptions
 

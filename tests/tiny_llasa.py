@@ -28,6 +28,7 @@ LLASA_SPECIALS = [
 SPEECH_0 = 128264
 SPEECH_END = 128261
 N_CODES = 65536
+FAVOURITE_CODES = 40
 MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he")]
 
 
@@ -66,9 +67,9 @@ def vocabulary(n_codes: int = N_CODES) -> tuple[list[str], list[int]]:
 def write_tiny_llasa(path: Path, *, seed: int = 0, end_logit: float | None = None, n_codes: int = N_CODES) -> Path:
     """Write the model to path and return path.
 
-    With end_logit set, the model ignores context (its blocks add nothing) and gives END a
-    logit of end_logit against ~0 for every speech token, so it stops after a geometric number
-    of codes (mean ~65536/e**end_logit at temperature 1): a model that really ends by itself.
+    With end_logit set, the model ignores context (its blocks add nothing) and gives END and
+    FAVOURITE_CODES speech codes a logit of end_logit against ~0 for every other code, so it
+    stops after a geometric number of codes (mean ~FAVOURITE_CODES): a model that really ends.
     n_codes < 65536 makes a model that is not a usable Llasa (for error tests).
     """
     import gguf
@@ -114,6 +115,9 @@ def write_tiny_llasa(path: Path, *, seed: int = 0, end_logit: float | None = Non
         normed = v / np.sqrt(np.mean(v * v) + 1e-5)
         output[SPEECH_0:SPEECH_0 + n_codes] *= 0.002
         output[SPEECH_END] = normed * (end_logit / float(normed @ normed))
+        # 40 favourite codes as likely as END, as a trained model has a few likely codes: with
+        # llama.cpp's min_p every other code is filtered out, so END comes after ~40 codes.
+        output[SPEECH_0:SPEECH_0 + FAVOURITE_CODES] = output[SPEECH_END]
 
     def add_q8(name: str, x: np.ndarray) -> None:
         w.add_tensor(name, gguf.quants.quantize(x, Q.Q8_0), raw_dtype=Q.Q8_0)

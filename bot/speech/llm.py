@@ -31,6 +31,7 @@ class Sampling:
     temperature: float = 0.8
     top_p: float = 0.95
     top_k: int = 0
+    min_p: float = 0.05  # llama.cpp's default, which the seed web UI also used
     repeat_penalty: float = 1.1
     max_tokens: int = 1500
     seed: int = -1  # -1: a fresh random seed per generation
@@ -157,6 +158,7 @@ class LlasaModel:
             temp=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
+            min_p=sampling.min_p,
             repeat_penalty=sampling.repeat_penalty,
             logits_processor=[lambda _ids, scores: scores + mask],
         )

@@ -1,0 +1,193 @@
+"""Command-line tools for people without Discord: say, doctor, download."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Config, ConfigError
+from .speech.captions import CaptionError, VoiceCaption, load_presets
+from .speech.synthesizer import SpeechRequest, Voice
+
+DEFAULT_LLM_REPO = "dskjal/Anime-Llasa-3B-Captions-GGUF"
+DEFAULT_LLM_FILE = "Anime-Llasa-3B-Captions.Q8_0.gguf"
+
+
+def say(config: Config, args: argparse.Namespace) -> int:
+    """Synthesize text into an audio file."""
+    from .audio.formats import AudioFormat, encode_clip
+    from .speech.loader import default_sampling, load_synthesizer
+
+    out = Path(args.output)
+    try:
+        fmt = AudioFormat(out.suffix.lstrip(".").lower() or "wav")
+    except ValueError:
+        print(f"error: {out.suffix!r} is not a format I write; use .wav, .flac or .ogg", file=sys.stderr)
+        return 2
+    caption = _caption(config, args.preset)
+    synthesizer = load_synthesizer(config)
+    reference = None
+    if args.reference:
+        reference = _reference(synthesizer, Path(args.reference), args.transcript or "", config)
+    sampling = default_sampling(config)
+    if args.seed is not None:
+        from dataclasses import replace
+
+        sampling = replace(sampling, seed=args.seed)
+    request = SpeechRequest(args.text, Voice(caption, reference), sampling, config.limits.max_clip_seconds)
+    clip = synthesizer.synthesize(request)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(encode_clip(clip.samples, clip.sample_rate, fmt))
+    r = clip.report
+    reasons = ", ".join(reason.value for reason in r.finish_reasons)
+    print(f"wrote {out}: {clip.seconds:.2f} s at {clip.sample_rate} Hz, {r.codes} codes, "
+          f"{r.sentences} sentence(s), end: {reasons}, seeds {r.seeds}, {r.elapsed_s:.1f} s")
+    return 0
+
+
+def _caption(config: Config, preset: str | None) -> VoiceCaption | None:
+    if not preset:
+        return None
+    presets = load_presets(config.storage.presets_dir)
+    if preset not in presets:
+        raise CaptionError(f"no preset '{preset}' in {config.storage.presets_dir}; have: {', '.join(sorted(presets))}")
+    return presets[preset]
+
+
+def _reference(synthesizer, path: Path, transcript: str, config: Config):
+    from .audio.formats import read_clip
+    from .speech.prompt import ReferenceVoice
+
+    samples, rate = read_clip(path.read_bytes())
+    codes = synthesizer.codec.encode(samples, rate, max_seconds=config.limits.reference_max_seconds)
+    return ReferenceVoice(tuple(int(c) for c in codes), transcript)
+
+
+def doctor(config: Config, args: argparse.Namespace) -> int:
+    """Check every piece the bot needs and say what is missing or wrong."""
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("presets", lambda: _check_presets(config)),
+        ("opus (voice)", _check_opus),
+        ("discord token", lambda: _check_token(config)),
+        ("database folder", lambda: _check_database(config)),
+        ("llama.cpp + Llasa model", lambda: _check_llm(config)),
+        ("XCodec2 codec", lambda: _check_codec(config)),
+    ]
+    failed = 0
+    for name, check in checks:
+        try:
+            detail = check()
+            print(f"  ok    {name}: {detail}")
+        except Exception as exc:  # doctor reports every failure and goes on to the next check
+            failed += 1
+            print(f"  FAIL  {name}: {exc}")
+    print("all good" if not failed else f"{failed} problem(s) found")
+    return 1 if failed else 0
+
+
+def _check_presets(config: Config) -> str:
+    presets = load_presets(config.storage.presets_dir)
+    return f"{len(presets)} in {config.storage.presets_dir}"
+
+
+def _check_opus() -> str:
+    import discord
+
+    if not discord.opus.is_loaded():
+        discord.opus.load_opus("libopus.so.0")
+    return "libopus loaded"
+
+
+def _check_token(config: Config) -> str:
+    config.discord_token()
+    return f"${config.discord.token_env} is set"
+
+
+def _check_database(config: Config) -> str:
+    folder = config.storage.database.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".write-test"
+    probe.write_text("ok")
+    probe.unlink()
+    return f"{folder} is writable"
+
+
+def _check_llm(config: Config) -> str:
+    from .speech.llm import LlasaModel, Sampling
+    from .speech.loader import llm_options
+    from .speech.prompt import build_prompt
+
+    started = time.perf_counter()
+    llm = LlasaModel.load(config.llm.model_path, llm_options(config))
+    loaded = time.perf_counter() - started
+    prompt = build_prompt(llm.vocab, llm.tokenize_text, "こんにちは", caption=None, reference=None,
+                          with_system_block=config.llm.uses_captions)
+    started = time.perf_counter()
+    codes = list(llm.generate(prompt, Sampling(max_tokens=20, seed=1)))
+    rate = len(codes) / (time.perf_counter() - started)
+    if not codes:
+        raise RuntimeError("the model produced no speech codes")
+    return f"{config.llm.model_path.name} loaded in {loaded:.1f} s, {len(codes)} codes at {rate:.1f} tok/s: {codes[:6]}…"
+
+
+def _check_codec(config: Config) -> str:
+    from .speech.codec import SpeechCodec
+    from .speech.loader import codec_device
+
+    device = codec_device(config.codec.device)
+    codec = SpeechCodec.load(config.codec.source, device=device, dtype=config.codec.dtype,
+                             local_files_only=config.codec.local_files_only)
+    started = time.perf_counter()
+    audio = codec.decode(list(range(0, 65536, 1311))[:50])
+    took = time.perf_counter() - started
+    return f"{config.codec.source} on {device}: {codec.sample_rate} Hz, 1 s decoded in {took * 1000:.0f} ms ({len(audio)} samples)"
+
+
+def download(config: Config, args: argparse.Namespace) -> int:
+    """Fetch the default GGUF into models/ and the codec into the Hugging Face cache."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    target = config.llm.model_path
+    if target.is_file():
+        print(f"{target} is already there")
+    else:
+        print(f"downloading {args.llm_file} from {args.llm_repo} to {target.parent}/ …")
+        path = hf_hub_download(args.llm_repo, args.llm_file, local_dir=target.parent)
+        if Path(path).resolve() != target.resolve():
+            print(f"note: saved as {path}; set llm.model_path to it")
+    source = config.codec.source
+    if Path(source).is_dir():
+        print(f"codec folder {source} is local; nothing to fetch")
+    else:
+        print(f"downloading codec {source} …")
+        snapshot_download(source, allow_patterns=["*.json", "*.safetensors"])
+    if args.with_encoder:
+        print("downloading facebook/w2v-bert-2.0 (needed to clone voices from clips) …")
+        snapshot_download("facebook/w2v-bert-2.0", allow_patterns=["*.json", "*.safetensors"])
+    print("done")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("say", help="synthesize text into an audio file")
+    p.add_argument("text")
+    p.add_argument("-o", "--output", default="out.wav", help="file to write (.wav, .flac or .ogg)")
+    p.add_argument("--preset", help="a caption preset name from the presets folder")
+    p.add_argument("--reference", help="an audio clip whose voice to clone")
+    p.add_argument("--transcript", help="what is said in the reference clip")
+    p.add_argument("--seed", type=int, help="sampling seed, for a reproducible take")
+    p.set_defaults(handler=say)
+
+    p = sub.add_parser("doctor", help="check the models, codec and settings and report problems")
+    p.set_defaults(handler=doctor)
+
+    p = sub.add_parser("download", help="download the default model and codec")
+    p.add_argument("--llm-repo", default=DEFAULT_LLM_REPO)
+    p.add_argument("--llm-file", default=DEFAULT_LLM_FILE)
+    p.add_argument("--with-encoder", action="store_true", help="also fetch the model for voice cloning")
+    p.set_defaults(handler=download)
+
+
+__all__ = ["add_commands", "ConfigError"]

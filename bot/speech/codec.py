@@ -1,0 +1,485 @@
+"""XCodec2 for the engine: load a checkpoint, decode codes (one-shot or streamed), encode clips.
+
+Decoding runs our own torch module (xcodec2_decoder.py) built from the checkpoint's decoder
+keys only, so the 600 M-parameter semantic model is never loaded for it. Encoding reference clips
+uses the xcodec2 package's XCodec2Model, built lazily on the first encode() call.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import re
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..audio.resample import resample
+from .xcodec2_decoder import XCodec2Decoder, build_decoder, canonical_key, is_decoder_key
+
+log = logging.getLogger(__name__)
+
+CODEBOOK_SIZE = 65536
+ENCODER_SAMPLE_RATE = 16000
+MIN_CLIP_SECONDS = 0.5
+DEFAULT_MAX_CLIP_SECONDS = 30.0
+# A clip quieter than −60 dBFS RMS holds no voice to clone; it would encode to noise codes.
+SILENCE_RMS = 1e-3
+# Parts of XCodec2Model that encoding needs; semantic_model may be absent from a checkpoint
+# (XCodec2Model's own __init__ fetches it from the hub then).
+ENCODER_PREFIXES = ("SemanticEncoder_module.", "CodecEnc.", "fc_prior.", "generator.quantizer.")
+SEMANTIC_PREFIX = "semantic_model."
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class CodecError(Exception):
+    """The codec cannot do what was asked; the message is fit for a user."""
+
+
+# --------------------------------------------------------------------------- checkpoint files
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """Where a codec's weights and optional config live on disk."""
+
+    tensors: tuple[Path, ...]
+    config: dict[str, Any]
+
+    def keys(self) -> list[str]:
+        """Every tensor name, without reading any tensor."""
+        from safetensors import safe_open
+
+        names: list[str] = []
+        for path in self.tensors:
+            with safe_open(str(path), framework="pt") as f:
+                names.extend(f.keys())
+        return names
+
+    def read(self, wanted: Callable[[str], bool]) -> dict[str, Tensor]:
+        """Only the tensors whose key is wanted (the full checkpoint is ~3 GB)."""
+        from safetensors import safe_open
+
+        state: dict[str, Tensor] = {}
+        for path in self.tensors:
+            with safe_open(str(path), framework="pt") as f:
+                state.update({k: f.get_tensor(k) for k in f.keys() if wanted(k)})
+        return state
+
+
+def locate_checkpoint(source: str | Path, *, local_files_only: bool = False) -> CheckpointFiles:
+    """A local folder (or .safetensors file), else a hub id fetched with huggingface_hub."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix == ".safetensors":
+        return CheckpointFiles((path,), _read_config(path.parent))
+    if not path.is_dir():
+        if not _HUB_ID.match(str(source)):
+            raise CodecError(f"codec not found: {source} is neither a folder nor a hub model id")
+        path = _download(str(source), local_files_only)
+    preferred = path / "model.safetensors"
+    tensors = (preferred,) if preferred.is_file() else tuple(sorted(path.glob("*.safetensors")))
+    if not tensors:
+        raise CodecError(f"no .safetensors weights in {path}")
+    return CheckpointFiles(tensors, _read_config(path))
+
+
+def _download(repo_id: str, local_files_only: bool) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(
+            repo_id, allow_patterns=["*.safetensors", "*.json"], local_files_only=local_files_only
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        hint = " (offline: it is not in the local cache)" if local_files_only else ""
+        message = f"could not get the codec {repo_id} from the hub{hint}: {error}"
+        raise CodecError(message) from error
+    return Path(folder)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CodecError(f"unreadable codec config {path}: {error}") from error
+    if not isinstance(config, dict):
+        raise CodecError(f"codec config {path} is not a JSON object")
+    return config
+
+
+# --------------------------------------------------------------------------- device and precision
+
+
+def _pick_device(device: str) -> torch.device:
+    try:
+        picked = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise CodecError(f"unknown device {device!r}") from error
+    if picked.type == "cuda" and not torch.cuda.is_available():
+        raise CodecError("CUDA was asked for the codec but no CUDA GPU is available")
+    return picked
+
+
+def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """"auto": fp16 backbone on CUDA (head, FFT and norms stay fp32 anyway), fp32 on CPU."""
+    choices = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in choices:
+        raise CodecError(f"codec dtype must be auto, float32, float16 or bfloat16, not {dtype!r}")
+    return choices[dtype]
+
+
+# --------------------------------------------------------------------------- code validation
+
+
+CodeInput = Sequence[int] | np.ndarray | Tensor
+
+
+def as_codes(codes: CodeInput, *, allow_empty: bool = False) -> np.ndarray:
+    """Speech codes as a 1-D int64 array, or CodecError (an empty list, a wrong value...)."""
+    if isinstance(codes, Tensor):
+        codes = codes.detach().cpu().numpy()
+    array = np.asarray(codes)
+    while array.ndim > 1 and array.shape[0] == 1:
+        array = array[0]  # accept the package's [1, 1, T] and [1, T] layouts
+    if array.ndim != 1:
+        raise CodecError(f"speech codes must be a flat list, got shape {array.shape}")
+    if array.size == 0:
+        if allow_empty:
+            return array.astype(np.int64)
+        raise CodecError("there are no speech codes to decode (the model produced no speech)")
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.issubdtype(array.dtype, np.floating) or not np.all(np.mod(array, 1) == 0):
+            raise CodecError("speech codes must be whole numbers")
+    if array.min() < 0 or array.max() >= CODEBOOK_SIZE:
+        raise CodecError(f"speech codes must lie in 0…{CODEBOOK_SIZE - 1}")
+    return array.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the codec
+
+
+class SpeechCodec:
+    """An XCodec2 checkpoint ready to decode speech codes (50 a second) and encode clips."""
+
+    def __init__(
+        self,
+        decoder: XCodec2Decoder,
+        checkpoint: CheckpointFiles,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        self._decoder: XCodec2Decoder | None = decoder
+        self._checkpoint = checkpoint
+        self._device = device
+        self._dtype = dtype
+        self._encoder: nn.Module | None = None
+        self._encoder_lock = threading.Lock()
+        self.sample_rate: int = decoder.sample_rate
+        self.samples_per_code: int = decoder.samples_per_code
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        local_files_only: bool = False,
+    ) -> SpeechCodec:
+        """Load the decoder of a local folder or hub model; the encoder waits for encode()."""
+        torch_device = _pick_device(device)
+        torch_dtype = _pick_dtype(dtype, torch_device)
+        checkpoint = locate_checkpoint(source, local_files_only=local_files_only)
+        raw = checkpoint.read(lambda key: is_decoder_key(canonical_key(key)))
+        try:
+            decoder = build_decoder(raw, checkpoint.config)
+        except ValueError as error:
+            raise CodecError(f"{source} is not a usable XCodec2 checkpoint: {error}") from error
+        decoder = decoder.set_precision(torch_dtype).to(torch_device)
+        log.info(
+            "codec %s: %d Hz, %d samples per code, %s on %s",
+            source, decoder.sample_rate, decoder.samples_per_code, torch_dtype, torch_device,
+        )
+        return cls(decoder, checkpoint, torch_device, torch_dtype)
+
+    # ----------------------------------------------------------------- decoding
+
+    def decode(self, codes: CodeInput) -> np.ndarray:
+        """Codes → float32 mono audio of exactly len(codes) · samples_per_code samples."""
+        return self._decode_window(as_codes(codes))
+
+    def stream(self) -> CodecStream:
+        """An incremental decoder for codes that arrive a few at a time."""
+        return CodecStream(self._decode_window, self.samples_per_code)
+
+    def _decode_window(self, codes: np.ndarray) -> np.ndarray:
+        decoder = self._require_decoder()
+        batch = torch.from_numpy(codes)[None].to(self._device)
+        with torch.inference_mode():
+            audio = decoder(batch)[0]
+        return audio.float().cpu().numpy()
+
+    def _require_decoder(self) -> XCodec2Decoder:
+        if self._decoder is None:
+            raise RuntimeError("the codec was closed")
+        return self._decoder
+
+    # ----------------------------------------------------------------- encoding
+
+    def encode(
+        self, wav: np.ndarray, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_CLIP_SECONDS
+    ) -> np.ndarray:
+        """A voice clip (any rate, mono or stereo) → int64 speech codes, ~50 a second.
+
+        Clips longer than max_seconds are cut; empty, broken, silent or too short ones raise
+        CodecError. The encoder (~2 GB) is built on the first call.
+        """
+        clip = prepare_clip(wav, sample_rate, max_seconds=max_seconds)
+        encoder = self._require_encoder()
+        batch = torch.from_numpy(clip)[None].to(self._device)
+        with torch.inference_mode(), self._encoder_autocast():
+            codes = encoder.encode_code(batch)
+        return codes.reshape(-1).cpu().numpy().astype(np.int64)
+
+    def _require_encoder(self) -> nn.Module:
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._require_decoder()
+                self._encoder = self._load_encoder()
+            return self._encoder
+
+    def _load_encoder(self) -> nn.Module:
+        present = {canonical_key(k) for k in self._checkpoint.keys()}
+        if not all(any(k.startswith(p) for k in present) for p in ENCODER_PREFIXES):
+            raise CodecError("this codec checkpoint has no encoder: it cannot read voice clips")
+        log.info("building the XCodec2 encoder (first reference clip)")
+        model = build_encoder_model()
+        load_encoder_weights(model, self._checkpoint)
+        if self._device.type == "cuda" and self._dtype != torch.float32:
+            _half_with_fp32_norms(model, self._dtype)
+        return model.to(self._device).eval()
+
+    def _encoder_autocast(self) -> Any:
+        if self._device.type == "cuda" and self._dtype != torch.float32:
+            return torch.autocast("cuda", dtype=self._dtype)
+        return nullcontext()
+
+    def close(self) -> None:
+        """Drop the decoder and encoder so their memory (RAM or VRAM) can be reused."""
+        with self._encoder_lock:
+            self._decoder = None
+            self._encoder = None
+        gc.collect()
+        if self._device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------- streaming
+
+# Why these sizes: nothing in the decoder is local. Attention spans the whole input (content
+# based; its RoPE rotates by head, not by time) and every GroupNorm averages over all frames, so
+# audio depends on every code in the window. Each window therefore re-decodes STREAM_CONTEXT
+# codes of the past (2 s of the same voice for the attention and norm statistics), holds back
+# STREAM_LOOKAHEAD codes (0.24 s: the convolutions around the attention reach ±11 codes, the
+# ISTFT ±2), and overlaps the previous window by STREAM_FADE codes, cross-faded (40 ms) so that
+# joins cannot click. A window is decoded once STREAM_MIN_STEP new codes can be released, so the
+# first audio comes once 24 codes are in (0.48 s). Cost: with 25-code pushes each window
+# re-decodes ~5.5x what it releases (~0.9 s of CPU per audio second, full-size model, 2 cores).
+STREAM_CONTEXT = 100
+STREAM_LOOKAHEAD = 12
+STREAM_FADE = 2
+STREAM_MIN_STEP = 10
+
+
+class CodecStream:
+    """Decodes a growing code sequence window by window; every sample comes out exactly once."""
+
+    def __init__(
+        self,
+        decode_window: Callable[[np.ndarray], np.ndarray],
+        samples_per_code: int,
+        *,
+        context: int = STREAM_CONTEXT,
+        lookahead: int = STREAM_LOOKAHEAD,
+        fade: int = STREAM_FADE,
+        min_step: int = STREAM_MIN_STEP,
+    ) -> None:
+        if fade < 1 or min_step < fade or context < 0 or lookahead < 0:
+            raise ValueError("need fade >= 1, min_step >= fade, context >= 0, lookahead >= 0")
+        self._decode_window = decode_window
+        self._spc = samples_per_code
+        self._context, self._lookahead = context, lookahead
+        self._fade, self._min_step = fade, min_step
+        self._codes: list[int] = []
+        self._released = 0  # codes whose audio is out (the held tail comes after them)
+        self._tail: np.ndarray | None = None  # last window's audio for the next `fade` codes
+        self._fade_in = _fade_curve(fade * samples_per_code)
+        self._finished = False
+
+    def push(self, codes: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Add codes; return the audio that is now final (often empty)."""
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        self._codes.extend(as_codes(codes, allow_empty=True).tolist())
+        settled = len(self._codes) - self._lookahead
+        release_to = settled - self._fade
+        if release_to - self._released < self._min_step:
+            return np.zeros(0, dtype=np.float32)
+        return self._release(release_to, settled)
+
+    def finish(self) -> np.ndarray:
+        """Decode what is left; all outputs together hold len(codes) · samples_per_code samples."""
+        if self._finished:
+            return np.zeros(0, dtype=np.float32)
+        self._finished = True
+        if len(self._codes) == self._released:
+            return np.zeros(0, dtype=np.float32)
+        return self._release(len(self._codes), len(self._codes))
+
+    def _release(self, release_to: int, settled: int) -> np.ndarray:
+        """Decode a window and give out the audio of codes [released, release_to)."""
+        spc, start = self._spc, max(0, self._released - self._context)
+        audio = self._decode_window(np.asarray(self._codes[start:], dtype=np.int64))
+        begin = (self._released - start) * spc
+        out = audio[begin : (release_to - start) * spc].copy()
+        if self._tail is not None:
+            n = len(self._tail)
+            out[:n] = self._tail * (1.0 - self._fade_in) + out[:n] * self._fade_in
+        self._tail = audio[(release_to - start) * spc : (settled - start) * spc].copy()
+        self._tail = self._tail if len(self._tail) else None
+        self._released = release_to
+        return out.astype(np.float32, copy=False)
+
+
+def _fade_curve(length: int) -> np.ndarray:
+    """Raised-cosine fade-in; with its complement it sums to one, right for near-equal signals."""
+    t = (np.arange(length, dtype=np.float64) + 0.5) / length
+    return (0.5 - 0.5 * np.cos(np.pi * t)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- clip preparation
+
+
+def prepare_clip(
+    wav: np.ndarray, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_CLIP_SECONDS
+) -> np.ndarray:
+    """Any clip → float32 mono at 16 kHz, cut to max_seconds; CodecError for unusable clips."""
+    if sample_rate <= 0:
+        raise CodecError(f"invalid sample rate {sample_rate}")
+    mono = _mono_float(np.asarray(wav))
+    if mono.size == 0:
+        raise CodecError("the voice clip is empty")
+    if not np.all(np.isfinite(mono)):
+        raise CodecError("the voice clip is damaged (it contains invalid samples)")
+    if mono.size < MIN_CLIP_SECONDS * sample_rate:
+        raise CodecError(f"the voice clip is too short: at least {MIN_CLIP_SECONDS:g} s of speech")
+    mono = mono[: int(max_seconds * sample_rate)]
+    if float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < SILENCE_RMS:
+        raise CodecError("the voice clip is silent (or far too quiet)")
+    return resample(mono, sample_rate, ENCODER_SAMPLE_RATE)
+
+
+def _mono_float(wav: np.ndarray) -> np.ndarray:
+    """Mix channels down and scale integer PCM to [-1, 1]."""
+    if np.issubdtype(wav.dtype, np.integer):
+        wav = wav.astype(np.float64) / float(np.iinfo(wav.dtype).max + 1)
+    elif not np.issubdtype(wav.dtype, np.floating):
+        raise CodecError("the voice clip is not audio samples")
+    if wav.ndim == 2:
+        # soundfile gives (frames, channels); a (channels, frames) array has the short axis first.
+        channel_axis = 0 if wav.shape[0] < wav.shape[1] and wav.shape[0] <= 8 else 1
+        wav = wav.mean(axis=channel_axis)
+    elif wav.ndim != 1:
+        raise CodecError(f"the voice clip has an unexpected shape {wav.shape}")
+    return wav.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- the encoder model
+
+
+@contextmanager
+def _torchaudio_stub() -> Iterator[None]:
+    """xcodec2's vq/bs_roformer5.py imports torchaudio without using it, and no torchaudio
+    wheel loads beside our torch; a stub serves that import and is removed again, because
+    transformers' own torchaudio check breaks on a stub left in sys.modules."""
+    if "torchaudio" in sys.modules:
+        yield
+        return
+    stub = types.ModuleType("torchaudio")
+    sys.modules["torchaudio"] = stub
+    try:
+        yield
+    finally:
+        if sys.modules.get("torchaudio") is stub:
+            del sys.modules["torchaudio"]
+
+
+def import_xcodec2() -> types.ModuleType:
+    """The xcodec2 package's modeling module (tests patch its hub downloads through this)."""
+    import transformers  # noqa: F401  (imported first so it never sees the stub)
+    from transformers import AutoFeatureExtractor, Wav2Vec2BertModel  # noqa: F401
+
+    if "xcodec2.modeling_xcodec2" not in sys.modules:
+        with _torchaudio_stub():
+            import xcodec2.modeling_xcodec2  # noqa: F401
+    return sys.modules["xcodec2.modeling_xcodec2"]
+
+
+def build_encoder_model() -> nn.Module:
+    """XCodec2Model as the package builds it (its __init__ fetches facebook/w2v-bert-2.0),
+    with the decoder's backbone and head dropped: encoding only needs the quantizer."""
+    modeling = import_xcodec2()
+    from xcodec2.configuration_bigcodec import BigCodecConfig
+
+    try:
+        model = modeling.XCodec2Model(BigCodecConfig())
+    except OSError as error:
+        raise CodecError(f"could not load the encoder's speech model: {error}") from error
+    model.generator.backbone = nn.Identity()
+    model.generator.head = nn.Identity()
+    model.fc_post_a = nn.Identity()
+    return model
+
+
+def load_encoder_weights(model: nn.Module, checkpoint: CheckpointFiles) -> None:
+    """Fill the encoder side from the checkpoint, matching names across their spelling variants."""
+    expected = {
+        canonical_key(k): k
+        for k in model.state_dict()
+        if k.startswith(ENCODER_PREFIXES) or k.startswith(SEMANTIC_PREFIX)
+    }
+    raw = checkpoint.read(lambda key: canonical_key(key) in expected)
+    state = {expected[canonical_key(k)]: v for k, v in raw.items()}
+    required = [k for k in expected.values() if not k.startswith(SEMANTIC_PREFIX)]
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CodecError(f"this codec checkpoint has no encoder weights (missing {missing[0]})")
+    semantic = [k for k in expected.values() if k.startswith(SEMANTIC_PREFIX)]
+    if any(k in state for k in semantic) and not all(k in state for k in semantic):
+        # A partial semantic model would mix two models' weights: keep the downloaded one.
+        state = {k: v for k, v in state.items() if not k.startswith(SEMANTIC_PREFIX)}
+    model.load_state_dict(state, strict=False)
+
+
+def _half_with_fp32_norms(model: nn.Module, dtype: torch.dtype) -> None:
+    """The seed's CUDA recipe: half weights, LayerNorms back in fp32, run under autocast."""
+    model.to(dtype)
+    for module in model.modules():
+        if isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+            module.float()

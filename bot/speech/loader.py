@@ -1,0 +1,45 @@
+"""Build the speech stack (Llasa GGUF + XCodec2) from the validated config."""
+from __future__ import annotations
+
+import logging
+from ..config import Config
+from .codec import SpeechCodec
+from .llm import LlasaModel, LoadOptions, Sampling
+from .synthesizer import Synthesizer
+
+log = logging.getLogger(__name__)
+
+
+def codec_device(requested: str) -> str:
+    """'auto' means CUDA when torch sees a GPU, else the CPU."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def llm_options(config: Config) -> LoadOptions:
+    c = config.llm
+    return LoadOptions(
+        n_gpu_layers=c.n_gpu_layers, n_ctx=c.n_ctx, n_batch=c.n_batch, n_ubatch=c.n_ubatch,
+        n_threads=c.n_threads, flash_attn=c.flash_attn, lora_path=c.lora_path,
+    )
+
+
+def default_sampling(config: Config) -> Sampling:
+    s = config.sampling
+    return Sampling(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                    repeat_penalty=s.repeat_penalty, max_tokens=s.max_tokens, seed=s.seed)
+
+
+def load_synthesizer(config: Config) -> Synthesizer:
+    """Load both models once; ModelError / CodecError explain what is missing."""
+    llm = LlasaModel.load(config.llm.model_path, llm_options(config))
+    codec = SpeechCodec.load(
+        config.codec.source,
+        device=codec_device(config.codec.device),
+        dtype=config.codec.dtype,
+        local_files_only=config.codec.local_files_only,
+    )
+    return Synthesizer(llm, codec, captions=config.llm.uses_captions, instruction=config.llm.instruction)

@@ -1,0 +1,68 @@
+"""Text → audio through the real llama-cpp-python and codec code on tiny models."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bot.speech.captions import VoiceCaption
+from bot.speech.codec import SpeechCodec
+from bot.speech.llm import FinishReason, LlasaModel, LoadOptions, Sampling
+from bot.speech.prompt import ReferenceVoice
+from bot.speech.synthesizer import SpeechRequest, SynthesisError, Synthesizer, Voice
+
+SAMPLING = Sampling(max_tokens=60, seed=5)
+
+
+def test_a_clip_has_the_codecs_rate_and_codes_times_hop_samples(tiny_synthesizer):
+    clip = tiny_synthesizer.synthesize(SpeechRequest("こんにちは。", sampling=SAMPLING))
+    assert clip.sample_rate == 44100
+    assert clip.report.codes == 60 and clip.report.finish_reasons == [FinishReason.LENGTH]
+    assert len(clip.samples) == 60 * 882
+    assert np.isfinite(clip.samples).all() and clip.samples.std() > 0
+
+
+def test_streamed_chunks_add_up_to_the_clip_and_the_first_comes_early(tiny_synthesizer):
+    chunks = list(tiny_synthesizer.stream(SpeechRequest("テスト", sampling=SAMPLING)))
+    assert len(chunks) > 2  # audio arrives in pieces while codes are generated
+    assert sum(len(c) for c in chunks) == 60 * 882
+    # Same seed, same codes: streaming and one-shot give the same length.
+    assert len(tiny_synthesizer.synthesize(SpeechRequest("テスト", sampling=SAMPLING)).samples) == 60 * 882
+
+
+def test_long_text_is_spoken_sentence_by_sentence_with_pauses(tiny_synthesizer):
+    text = "今日はいい天気です。" * 12  # 120 characters → two prompts of ≤ 80
+    clip = tiny_synthesizer.synthesize(SpeechRequest(text, sampling=replace(SAMPLING, max_tokens=20)))
+    assert clip.report.sentences == 2 and clip.report.codes == 40
+    pause = int(0.15 * 44100)
+    assert len(clip.samples) == 40 * 882 + pause
+
+
+def test_captions_and_a_reference_voice_go_into_the_prompt(tiny_synthesizer):
+    voice = Voice(caption=VoiceCaption(emotion="joyful", caption="元気な少女"), reference=ReferenceVoice((1, 2, 3) * 20, "やあ"))
+    clip = tiny_synthesizer.synthesize(SpeechRequest("こんにちは", voice, SAMPLING))
+    # Only newly generated codes are decoded, never the reference's.
+    assert len(clip.samples) == 60 * 882
+
+
+def test_the_clip_length_limit_caps_generation(tiny_synthesizer):
+    clip = tiny_synthesizer.synthesize(SpeechRequest("長い。" * 40, sampling=replace(SAMPLING, max_tokens=500), max_seconds=1.0))
+    assert clip.report.codes == 50
+
+
+def test_a_take_that_ends_at_once_is_retried_with_a_new_seed(tiny_gguf_that_ends, tiny_codec_dir):
+    llm = LlasaModel.load(tiny_gguf_that_ends, LoadOptions(n_gpu_layers=0, n_threads=2))
+    # Every take under 1000 codes counts as failed, so all three takes are made.
+    synthesizer = Synthesizer(llm, SpeechCodec.load(str(tiny_codec_dir)), captions=True, min_codes=1000, chunk_codes=1000)
+    sampling = Sampling(max_tokens=50, temperature=1.0, top_p=1.0, repeat_penalty=1.0, seed=14)
+    clip = synthesizer.synthesize(SpeechRequest("あ", sampling=sampling))
+    assert clip.report.retries == 2
+    assert clip.report.seeds == [14, 14 + 7919, 14 + 2 * 7919]
+    assert clip.report.finish_reasons == [FinishReason.END] * 3
+    assert clip.report.codes == 6 and len(clip.samples) == 6 * 882  # the last take (6 codes) is kept
+
+
+def test_text_with_nothing_to_say_is_a_clear_error(tiny_synthesizer):
+    with pytest.raises(SynthesisError, match="no speech"):
+        tiny_synthesizer.synthesize(SpeechRequest("   ", sampling=SAMPLING))
