@@ -1,7 +1,8 @@
 """How fast the XCodec2 decoder runs here: full-size random 16 kHz and 44.1 kHz-shaped decoders.
 
-Usage: .venv/bin/python bench/codec_decode.py [--device cuda] [--dtype bfloat16] [--seconds 1 10]
-Prints milliseconds of compute per second of audio, one-shot and streamed (25-code pushes).
+Run from the repository root: .venv/bin/python -m bench.codec_decode [--device cuda] [--dtype bfloat16] [--seconds 1 10]
+Prints milliseconds of compute per second of audio, one-shot and streamed (25-code pushes), through
+the same SpeechCodec.decode / SpeechCodec.stream the bot uses.
 Weights are random (real ones cannot be downloaded here); speed does not depend on them.
 """
 
@@ -9,17 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.speech.codec import CodecStream  # noqa: E402
-from bot.speech.xcodec2_decoder import DecoderShape, XCodec2Decoder  # noqa: E402
+from bot.speech.codec import DTYPES, CheckpointFiles, SpeechCodec
+from bot.speech.xcodec2_decoder import DecoderShape, XCodec2Decoder
 
 SHAPES = {
     "16 kHz (HKUSTAudio/xcodec2)": DecoderShape(1024, 2048, 8, 12, 16, 2, 2, 320, (), (), 16000),
@@ -28,8 +25,6 @@ SHAPES = {
         1024, 2048, 8, 12, 16, 2, 2, 98, (3, 3), (9, 9), 44100
     ),
 }
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
 
 def time_call(fn, repeats: int) -> float:
     """Median wall time of fn() in seconds, after one warm-up call."""
@@ -37,9 +32,7 @@ def time_call(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        fn()  # decoding ends with .cpu(), which waits for the GPU
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -55,23 +48,20 @@ def bench_shape(
     torch.manual_seed(0)
     decoder = XCodec2Decoder(shape).eval().set_precision(dtype).to(device)
     params = sum(p.numel() for p in decoder.parameters()) / 1e6
-    spc = shape.samples_per_code
-    print(f"\n{name}: {params:.0f} M params, {spc} samples/code, {dtype}, {device}")
-
-    def decode(codes: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return decoder(torch.from_numpy(codes)[None].to(device))[0].float().cpu().numpy()
+    # No weights on disk: the checkpoint is only read for encoding, which is not timed here.
+    codec = SpeechCodec(decoder, CheckpointFiles((), {}), torch.device(device), dtype)
+    print(f"\n{name}: {params:.0f} M params, {codec.samples_per_code} samples/code, {dtype}, {device}")
 
     rng = np.random.default_rng(0)
     for s in seconds:
         codes = rng.integers(0, 65536, size=int(s * 50))
-        elapsed = time_call(lambda: decode(codes), repeats=3)
+        elapsed = time_call(lambda: codec.decode(codes), repeats=3)
         report(f"one-shot {s:4.1f} s of audio", elapsed, s)
 
     codes = rng.integers(0, 65536, size=500)
 
     def streamed() -> None:
-        stream = CodecStream(decode, shape.samples_per_code)
+        stream = codec.stream()
         for i in range(0, len(codes), 25):
             stream.push(codes[i : i + 25])
         stream.finish()

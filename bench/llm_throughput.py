@@ -36,7 +36,8 @@ def main() -> None:
         ours.append(n / (time.perf_counter() - start))
         start = time.perf_counter()
         n = 0
-        for _ in llm._llama.generate(prompt, temp=0.8, top_p=0.95, top_k=0, repeat_penalty=1.1):  # no mask
+        for _ in llm._llama.generate(prompt, temp=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                                     min_p=sampling.min_p, repeat_penalty=sampling.repeat_penalty):  # no mask
             n += 1
             if n >= args.tokens:
                 break

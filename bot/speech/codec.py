@@ -134,17 +134,19 @@ def _pick_device(device: str) -> torch.device:
     return picked
 
 
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """"auto": fp16 backbone on CUDA (head, FFT and norms stay fp32 anyway), fp32 on CPU."""
-    choices = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in choices:
+    if dtype not in DTYPES:
         raise CodecError(f"codec dtype must be auto, float32, float16 or bfloat16, not {dtype!r}")
     if device.type == "cpu" and dtype != "float32":
         # Measured on a 2-core Xeon: bf16 decodes ~40x slower than fp32 there.
         log.warning("codec dtype %s on CPU works but is much slower than float32", dtype)
-    return choices[dtype]
+    return DTYPES[dtype]
 
 
 # --------------------------------------------------------------------------- code validation
