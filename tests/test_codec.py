@@ -5,6 +5,7 @@ Everything runs on tiny random checkpoints built offline (tests/tiny_codec.py).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -142,15 +143,33 @@ def test_decode_accepts_the_package_layout(tiny) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_reduced_precision_on_cpu_stays_close(tiny, tmp_path: Path, dtype: str) -> None:
+def test_reduced_precision_on_cpu_stays_close_and_warns_it_is_slow(
+    tiny, tmp_path: Path, dtype: str, caplog: pytest.LogCaptureFixture
+) -> None:
     codec, generator, fc_post_a = tiny
     folder = write_checkpoint(tmp_path, decoder_state(generator, fc_post_a), {"heads": TINY_HEADS})
     codes = random_codes(100)
 
-    audio = SpeechCodec.load(folder, dtype=dtype).decode(codes)
+    with caplog.at_level(logging.WARNING, logger="bot.speech.codec"):
+        audio = SpeechCodec.load(folder, dtype=dtype).decode(codes)
 
     assert audio.dtype == np.float32
     assert snr_db(audio, codec.decode(codes)) > 25
+    assert [r.getMessage() for r in caplog.records] == [
+        f"codec dtype {dtype} on CPU works but is much slower than float32"
+    ]
+
+
+def test_float32_on_cpu_loads_without_a_warning(
+    tiny, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, generator, fc_post_a = tiny
+    folder = write_checkpoint(tmp_path, decoder_state(generator, fc_post_a), {"heads": TINY_HEADS})
+
+    with caplog.at_level(logging.WARNING, logger="bot.speech.codec"):
+        SpeechCodec.load(folder, dtype="float32")
+
+    assert caplog.records == []
 
 
 # --------------------------------------------------------------------------- loading
