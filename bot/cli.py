@@ -146,8 +146,11 @@ def _check_codec(config: Config) -> str:
 
 
 def download(config: Config, args: argparse.Namespace) -> int:
-    """Fetch the default GGUF into models/ and the codec into the Hugging Face cache."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    """Fetch, with progress bars, everything a request needs, so that nothing is fetched while
+    serving: the GGUF into models/, the codec and the voice-cloning model into the HF cache."""
+    from huggingface_hub import hf_hub_download
+
+    from .speech.codec import SEMANTIC_MODEL_ID, fetch_semantic_model, locate_checkpoint
 
     target = config.llm.model_path
     if target.is_file():
@@ -158,14 +161,13 @@ def download(config: Config, args: argparse.Namespace) -> int:
         if Path(path).resolve() != target.resolve():
             print(f"note: saved as {path}; set llm.model_path to it")
     source = config.codec.source
-    if Path(source).is_dir():
-        print(f"codec folder {source} is local; nothing to fetch")
+    if Path(source).exists():
+        print(f"codec {source} is local; nothing to fetch")
     else:
         print(f"downloading codec {source} …")
-        snapshot_download(source, allow_patterns=["*.json", "*.safetensors"])
-    if args.with_encoder:
-        print("downloading facebook/w2v-bert-2.0 (needed to clone voices from clips) …")
-        snapshot_download("facebook/w2v-bert-2.0", allow_patterns=["*.json", "*.safetensors"])
+        locate_checkpoint(source)
+    print(f"downloading {SEMANTIC_MODEL_ID} (cloning voices from clips needs it) …")
+    fetch_semantic_model(local_files_only=False)
     print("done")
     return 0
 
@@ -186,7 +188,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download the default model and codec")
     p.add_argument("--llm-repo", default=DEFAULT_LLM_REPO)
     p.add_argument("--llm-file", default=DEFAULT_LLM_FILE)
-    p.add_argument("--with-encoder", action="store_true", help="also fetch the model for voice cloning")
     p.set_defaults(handler=download)
 
 
