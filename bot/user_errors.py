@@ -1,6 +1,7 @@
 """Which exceptions users can cause, and the message they get for each."""
 from __future__ import annotations
 
+from .audio.upload import UploadRejected
 from .speech.captions import CaptionError
 from .speech.codec import CodecError
 from .speech.engine import EngineBusy, EngineClosed
@@ -15,7 +16,7 @@ class UserError(Exception):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError, EngineBusy, EngineClosed, CaptionError, CodecError, SynthesisError, TextInputError,
-    StoreLimitError, UnknownFieldError,
+    StoreLimitError, UnknownFieldError, UploadRejected,
 )
 
 

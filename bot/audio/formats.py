@@ -8,6 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from .resample import resample
+from .upload import MAX_FILE_SECONDS, read_upload
 
 
 class AudioFormat(str, Enum):
@@ -49,10 +50,6 @@ def encode_within(samples: np.ndarray, sample_rate: int, preferred: AudioFormat,
     return None
 
 
-def read_clip(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode an uploaded audio file to float32 mono; ValueError when it is not audio."""
-    try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise ValueError(f"this file is not audio that can be read (WAV, FLAC, Ogg, MP3): {exc}") from None
-    return samples.mean(axis=1), rate
+def read_clip(data: bytes, max_seconds: float = MAX_FILE_SECONDS) -> tuple[np.ndarray, int]:
+    """Decode an uploaded audio file to float32 mono; ValueError when it is not a usable clip."""
+    return read_upload(data, keep_seconds=max_seconds)
