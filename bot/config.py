@@ -4,12 +4,23 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+
+from .store.voices import MAX_REFERENCE_CODES
+
+# Llama 3.2 (Llasa's base) was trained to 131,072 tokens; more cannot help and only allocates memory.
+MAX_N_CTX = 131_072
+CODES_PER_SECOND = 50  # XCodec2
+# Discord ids (snowflakes) of real servers have 17 to 20 digits and fit in a signed 64-bit integer.
+MIN_SNOWFLAKE, MAX_SNOWFLAKE = 10**16, 2**63 - 1
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(ValueError):
@@ -36,10 +47,12 @@ class LlmConfig:
     instruction: str = "Convert the text to speech:"
 
     def validate(self, key: str) -> None:
-        _check(self.n_ctx >= 512, f"{key}.n_ctx", "must be at least 512 (4096 is a good value)")
-        _check(self.n_gpu_layers >= -1, f"{key}.n_gpu_layers", "use -1 (all layers), 0 (CPU) or a count")
+        _check(512 <= self.n_ctx <= MAX_N_CTX, f"{key}.n_ctx", f"must be between 512 and {MAX_N_CTX} (4096 is a good value)")
+        _check(-1 <= self.n_gpu_layers <= 1000, f"{key}.n_gpu_layers", "use -1 (all layers), 0 (CPU) or a count")
+        _check(1 <= self.n_batch <= self.n_ctx, f"{key}.n_batch", "must be between 1 and n_ctx (512 is a good value)")
         _check(1 <= self.n_ubatch <= self.n_batch, f"{key}.n_ubatch", "must be between 1 and n_batch")
-        _check(self.n_threads >= 0, f"{key}.n_threads", "use 0 for automatic, or a thread count")
+        _check(0 <= self.n_threads <= 1024, f"{key}.n_threads", "use 0 for automatic, or a thread count")
+        _check(bool(self.instruction.strip()), f"{key}.instruction", "must not be empty")
 
     @property
     def uses_captions(self) -> bool:
@@ -75,6 +88,7 @@ class SamplingConfig:
         _check(0 <= self.top_k <= 1000, f"{key}.top_k", "must be between 0 (off) and 1000")
         _check(0.5 <= self.repeat_penalty <= 10.0, f"{key}.repeat_penalty", "must be between 0.5 and 10")
         _check(16 <= self.max_tokens <= 4096, f"{key}.max_tokens", "must be between 16 and 4096 (50 tokens = 1 s)")
+        _check(-1 <= self.seed < 2**32, f"{key}.seed", "use -1 (random) or a number from 0 to 4294967295")
 
 
 @dataclass(frozen=True)
@@ -88,10 +102,13 @@ class LimitsConfig:
     def validate(self, key: str) -> None:
         _check(1 <= self.max_text_chars <= 20000, f"{key}.max_text_chars", "must be between 1 and 20000")
         _check(1.0 <= self.max_clip_seconds <= 1800.0, f"{key}.max_clip_seconds", "must be between 1 and 1800")
-        _check(self.queue_per_guild >= 1, f"{key}.queue_per_guild", "must be at least 1")
+        _check(1 <= self.queue_per_guild <= 1000, f"{key}.queue_per_guild", "must be between 1 and 1000")
         _check(1 <= self.queue_per_user <= self.queue_per_guild, f"{key}.queue_per_user",
                "must be between 1 and queue_per_guild")
-        _check(3.0 <= self.reference_max_seconds <= 300.0, f"{key}.reference_max_seconds", "must be between 3 and 300")
+        # The store keeps at most this much of a reference clip; a longer cut would be refused after the encode.
+        longest = MAX_REFERENCE_CODES // CODES_PER_SECOND
+        _check(3.0 <= self.reference_max_seconds <= longest, f"{key}.reference_max_seconds",
+               f"must be between 3 and {longest}")
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,12 @@ class DiscordConfig:
     dev_guild_ids: tuple[int, ...] = ()
 
     def validate(self, key: str) -> None:
-        _check(bool(self.token_env), f"{key}.token_env", "name the environment variable holding the bot token")
+        _check(bool(_ENV_NAME.match(self.token_env)), f"{key}.token_env",
+               "name the environment variable holding the bot token (like DISCORD_TOKEN), not the token itself")
+        for guild_id in self.dev_guild_ids:
+            _check(MIN_SNOWFLAKE <= guild_id <= MAX_SNOWFLAKE, f"{key}.dev_guild_ids",
+                   f"{guild_id} is not a server id; in Discord turn on Developer Mode, "
+                   "right-click the server and Copy Server ID (17 to 20 digits)")
 
 
 @dataclass(frozen=True)
@@ -110,7 +132,8 @@ class StorageConfig:
     presets_dir: Path = Path("presets")
 
     def validate(self, key: str) -> None:
-        pass
+        # Whether the file can be opened is checked when the store opens it, before the models load.
+        _check(self.database.name not in ("", ".", ".."), f"{key}.database", "must name a file, like data/bot.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,14 @@ def load_config(path: Path | str | None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; copy config.example.toml to {path} and edit it") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; give the config file itself, like {path / 'config.toml'}") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable by this user; fix its permissions (chmod u+r)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     config = _build(Config, raw, "")
@@ -156,9 +187,20 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return dataclasses.replace(
         config,
         llm=dataclasses.replace(config.llm, model_path=fix(config.llm.model_path), lora_path=fix(config.llm.lora_path)),
+        codec=dataclasses.replace(config.codec, source=_codec_source(config.codec.source, base)),
         storage=dataclasses.replace(config.storage, database=fix(config.storage.database),
                                     presets_dir=fix(config.storage.presets_dir)),
     )
+
+
+def _codec_source(source: str, base: Path) -> str:
+    """A folder (relative to the config file) or a hub id 'owner/name'; a folder of that name wins."""
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if _HUB_ID.match(source) and not (base / path).exists():
+        return source
+    return str(base / path)
 
 
 def _build(cls: type, raw: Any, key: str) -> Any:
@@ -197,8 +239,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         item = get_args(hint)[0]
         return tuple(_convert(item, v, key) for v in value)
     if hint is Path:
-        _check(isinstance(value, str) and value != "", key, "must be a path string")
-        return Path(value).expanduser()
+        _check(isinstance(value, str) and value.strip() != "" and "\0" not in value, key, "must be a path string")
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:  # "~someone" for a user this machine doesn't know
+            raise ConfigError(f"{key}: cannot expand {value!r}; write the full path") from None
     if hint is bool:
         _check(isinstance(value, bool), key, f"must be true or false, not {value!r}")
         return value
