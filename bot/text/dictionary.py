@@ -33,7 +33,11 @@ class DictionaryMatch:
 
 
 class ReadingDictionary:
-    """An immutable word → reading table; changes return a new dictionary (one automaton per version)."""
+    """An immutable word → reading table; changes return a new dictionary (one automaton per version).
+
+    Building one (validation) and compiling it (the automaton) cost milliseconds per thousand words:
+    async code does both in a thread (`await asyncio.to_thread(ReadingDictionary.layered, …)`).
+    """
 
     MAX_ENTRIES = 2000
     MAX_WORD_CHARS = 50
@@ -43,12 +47,17 @@ class ReadingDictionary:
     def __init__(self, entries: Mapping[str, str] | Iterable[tuple[str, str]] = (), *, _limit: int | None = None):
         """Validate and keep the entries (later duplicates win); raises DictionaryError on any bad one."""
         pairs = entries.items() if isinstance(entries, Mapping) else entries
-        table: dict[str, tuple[str, str]] = {}
-        for word, reading in pairs:
-            word, reading = normalize_word(word), _checked_reading(word, reading)
-            table.pop(_fold(word), None)  # re-inserting keeps the newest spelling and its position
-            table[_fold(word)] = (word, reading)
-        limit = self.MAX_ENTRIES if _limit is None else _limit
+        self._keep(_validated_table(pairs), self.MAX_ENTRIES if _limit is None else _limit)
+
+    @classmethod
+    def _of_table(cls, table: dict[str, tuple[str, str]]) -> ReadingDictionary:
+        # For tables made of already-validated dictionaries: checking every word again is the cost
+        # that made layering two full dictionaries take a quarter of a second.
+        dictionary = cls.__new__(cls)
+        dictionary._keep(table, len(table))
+        return dictionary
+
+    def _keep(self, table: dict[str, tuple[str, str]], limit: int) -> None:
         if len(table) > limit:
             raise DictionaryError(f"a dictionary holds at most {limit} words; this one has {len(table)}")
         self._table = table
@@ -107,8 +116,18 @@ class ReadingDictionary:
 
     @classmethod
     def layered(cls, *layers: ReadingDictionary | None) -> ReadingDictionary:
-        """One dictionary from several, earlier layers winning: layered(user, server)."""
+        """One compiled dictionary from several, earlier layers winning: layered(user, server).
+
+        The last MAX_LAYERED_CACHED results are kept, keyed on content, so the per-message call
+        reuses one automaton until a layer changes. A new result is compiled here: call it in a thread.
+        """
         return _layered(tuple(layer for layer in layers if layer is not None and len(layer)))
+
+    def compiled(self) -> ReadingDictionary:
+        """This dictionary with its automaton built now rather than on the first match."""
+        if self._table:
+            self._matcher()
+        return self
 
     # --- matching ------------------------------------------------------------------------------
     def find(self, text: str) -> list[DictionaryMatch]:
@@ -149,12 +168,7 @@ class ReadingDictionary:
         if self._automaton is None:
             with self._lock:
                 if self._automaton is None:
-                    automaton = ahocorasick.Automaton()
-                    for key, (_, reading) in self._table.items():
-                        value = (len(key), reading, _is_ascii_alnum(key[0]), _is_ascii_alnum(key[-1]))
-                        automaton.add_word(key, value)
-                    automaton.make_automaton()
-                    self._automaton = automaton
+                    self._automaton = _compile(self._table)
         return self._automaton
 
     # --- files -----------------------------------------------------------------------------------
@@ -166,27 +180,31 @@ class ReadingDictionary:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ReadingDictionary:
-        """Read an exported dictionary (or a plain {"word": "reading"} object); all or nothing."""
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise DictionaryError("the dictionary file is not UTF-8 text") from None
-        if len(text) > cls.MAX_JSON_CHARS:
+        """Read an exported dictionary (or a plain {"word": "reading"} object); all or nothing.
+
+        Every refusal is a DictionaryError that says where: the line and column of bad JSON, or the
+        entry number of a bad word or reading. Up to a second of CPU for a full file: call it in a thread.
+        """
+        if len(text) > cls.MAX_JSON_CHARS:  # bytes or characters: checked before any work
             raise DictionaryError(f"the dictionary file is too large (over {cls.MAX_JSON_CHARS:,} characters)")
+        if isinstance(text, bytes):
+            text = _decoded(text)
         try:
-            document = json.loads(text)
+            document = json.loads(text, parse_int=_parse_int, object_pairs_hook=_object_once)
         except (json.JSONDecodeError, RecursionError) as error:
             raise DictionaryError(f"the dictionary file is not valid JSON ({_json_error(error)})") from None
-        return cls(_entries_of(document))
+        pairs = _entries_of(document)
+        if len(pairs) > cls.MAX_ENTRIES:
+            raise DictionaryError(f"a dictionary holds at most {cls.MAX_ENTRIES} words; this file has {len(pairs)} entries")
+        return cls._of_table(_validated_table(pairs, numbered=True))
 
 
 def normalize_word(word: Any) -> str:
     """A dictionary word as it is matched: NFKC (like the chat text it meets), trimmed, checked."""
     if not isinstance(word, str):
-        raise DictionaryError(f"a word must be text, not {type(word).__name__}")
+        raise DictionaryError(f"a word must be text (in quotes), not {_kind(word)}")
     if not _printable(word.replace("\t", " ")):
-        raise DictionaryError(f"the word {word!r} contains line breaks or control characters")
+        raise DictionaryError(f"the word {_shown(word)} contains line breaks, control or invalid characters")
     normalized = _soft_normalize(word)
     if not normalized:
         raise DictionaryError("a word cannot be empty")
@@ -198,21 +216,60 @@ def normalize_word(word: Any) -> str:
     return normalized
 
 
-def _checked_reading(word: Any, reading: Any) -> str:
+def checked_entry(word: Any, reading: Any) -> tuple[str, str]:
+    """One (word, reading) as a dictionary keeps it, normalised; DictionaryError says what is wrong."""
+    word = normalize_word(word)
+    return word, _checked_reading(word, reading)
+
+
+def _checked_reading(word: str, reading: Any) -> str:
     if not isinstance(reading, str):
-        raise DictionaryError(f"the reading of {word!r} must be text, not {type(reading).__name__}")
+        raise DictionaryError(f"the reading of {_shown(word)} must be text (in quotes), not {_kind(reading)}")
     if not _printable(reading.replace("\t", " ")):
-        raise DictionaryError(f"the reading of {word!r} contains line breaks or control characters")
+        raise DictionaryError(f"the reading of {_shown(word)} contains line breaks, control or invalid characters")
     reading = " ".join(reading.split())
     if not reading:
-        raise DictionaryError(f"the reading of {word!r} is empty")
+        raise DictionaryError(f"the reading of {_shown(word)} is empty")
     if len(reading) > ReadingDictionary.MAX_READING_CHARS:
-        raise DictionaryError(
-            f"the reading of {word!r} is {len(reading)} characters; the limit is {ReadingDictionary.MAX_READING_CHARS}"
-        )
+        raise DictionaryError(f"the reading of {_shown(word)} is {len(reading)} characters; "
+                              f"the limit is {ReadingDictionary.MAX_READING_CHARS}")
     if "<|" in reading or "|>" in reading:
-        raise DictionaryError(f"the reading of {word!r} contains <|…|> markers, which the speech model reserves")
+        raise DictionaryError(f"the reading of {_shown(word)} contains <|…|> markers, which the speech model reserves")
     return reading
+
+
+def _validated_table(pairs: Iterable[tuple[Any, Any]], *, numbered: bool = False) -> dict[str, tuple[str, str]]:
+    """folded word → (word, reading). Later duplicates win, unless `numbered` (a file): then two
+    readings for one word are refused, and every error starts with the entry's number."""
+    table: dict[str, tuple[str, str]] = {}
+    first_seen: dict[str, int] = {}
+    for index, (word, reading) in enumerate(pairs, start=1):
+        try:
+            word, reading = checked_entry(word, reading)
+        except DictionaryError as error:
+            if not numbered:
+                raise
+            raise DictionaryError(f"entry {index}: {error}") from None
+        key = _fold(word)
+        if numbered and key in table and table[key][1] != reading:
+            earlier = table[key][0]
+            raise DictionaryError(
+                f"entries {first_seen[key]} and {index} give one word two readings ({_shown(earlier)} → "
+                f"{_shown(table[key][1])}, {_shown(word)} → {_shown(reading)}); ASCII case, full-width "
+                "letters and spacing do not make a different word, so keep one")
+        table.pop(key, None)  # re-inserting keeps the newest spelling and its position
+        table[key] = (word, reading)
+        first_seen.setdefault(key, index)
+    return table
+
+
+def _compile(table: Mapping[str, tuple[str, str]]) -> ahocorasick.Automaton:
+    """The matcher for a table: milliseconds per thousand words, so never on the event loop."""
+    automaton = ahocorasick.Automaton()
+    for key, (_, reading) in table.items():
+        automaton.add_word(key, (len(key), reading, _is_ascii_alnum(key[0]), _is_ascii_alnum(key[-1])))
+    automaton.make_automaton()
+    return automaton
 
 
 def _soft_normalize(word: str) -> str:
@@ -231,14 +288,72 @@ def _is_ascii_alnum(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
+def _shown(text: str, limit: int = 30) -> str:
+    """User text quoted in an error message, cut short: a reply over 2,000 characters would fail to send."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in the words of someone editing the file."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float, _LongNumber)):
+        return "a number"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+class _LongNumber:
+    """A JSON integer too long to be anything a dictionary holds; Python refuses to read one over
+    4,300 digits with a bare ValueError, so it is never converted."""
+
+
+_MAX_NUMBER_DIGITS = 30
+
+
+def _parse_int(digits: str) -> int | _LongNumber:
+    return int(digits) if len(digits) <= _MAX_NUMBER_DIGITS else _LongNumber()
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json would silently keep the last)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise DictionaryError(f"{_shown(key)} appears twice in one {{…}} object of the file; keep one")
+        document[key] = value
+    return document
+
+
+def _decoded(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DictionaryError("the dictionary file is not UTF-8 text (it looks like UTF-16); save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise DictionaryError(f"the dictionary file is not UTF-8 text (line {line}, byte {error.start + 1}); "
+                              "save it as UTF-8") from None
+
+
 def _entries_of(document: Any) -> list[tuple[Any, Any]]:
     """(word, reading) pairs from any accepted layout; DictionaryError names the first bad entry."""
     if isinstance(document, dict) and "entries" in document:
-        if document.get("format", FORMAT_NAME) != FORMAT_NAME:
-            raise DictionaryError(f"this is not a reading dictionary (format {document.get('format')!r})")
+        kind = document.get("format", FORMAT_NAME)
+        if kind != FORMAT_NAME:
+            shown = _shown(kind) if isinstance(kind, str) else _kind(kind)
+            raise DictionaryError(f"this is not a reading dictionary (format {shown})")
         version = document.get("version", FORMAT_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
-            raise DictionaryError(f"dictionary format version {version!r} is newer than this bot understands")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            shown = version if isinstance(version, int) and not isinstance(version, bool) else _kind(version)
+            raise DictionaryError(f"the dictionary format version must be a whole number from 1, not {shown}")
+        if version > FORMAT_VERSION:
+            raise DictionaryError(f"dictionary format version {version} is newer than this bot understands")
         document = document["entries"]
     if isinstance(document, dict):
         return list(document.items())
@@ -258,10 +373,19 @@ def _json_error(error: Exception) -> str:
     return "nested too deeply"
 
 
-@functools.lru_cache(maxsize=64)
+# Layered dictionaries kept (with their automata): one per recent (user, server) pair in use.
+MAX_LAYERED_CACHED = 128
+
+
+@functools.lru_cache(maxsize=MAX_LAYERED_CACHED)
 def _layered(layers: tuple[ReadingDictionary, ...]) -> ReadingDictionary:
-    # Cached on content, so the per-message layered(user, server) reuses one automaton.
+    # Cached on content, so the per-message layered(user, server) reuses one automaton until a
+    # layer changes (a changed layer is a different key; the stale result ages out).
     if len(layers) == 1:
-        return layers[0]
-    pairs = [pair for layer in reversed(layers) for pair in layer.items()]
-    return ReadingDictionary(pairs, _limit=sum(len(layer) for layer in layers))
+        return layers[0].compiled()
+    table: dict[str, tuple[str, str]] = {}
+    for layer in reversed(layers):
+        for key, pair in layer._table.items():
+            table.pop(key, None)
+            table[key] = pair
+    return ReadingDictionary._of_table(table).compiled()

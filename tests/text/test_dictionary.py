@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 
 import pytest
+
+import bot.text.dictionary as dictionary_module
 
 from bot.text import DictionaryError, ReadingDictionary, ReadingSettings, speakable_phrase, speakable_text
 from tests.text.fakes import ALICE_ID, chat
@@ -62,14 +66,14 @@ def test_dictionary_applies_to_mentioned_names():
     ({"語": ""}, "the reading of '語' is empty"),
     ({"長" * 51: "ながい"}, "is 51 characters; the limit is 50"),
     ({"語": "よ" * 101}, "is 101 characters; the limit is 100"),
-    ({"改\n行": "かいぎょう"}, "line breaks or control characters"),
+    ({"改\n行": "かいぎょう"}, "line breaks, control or invalid characters"),
     ({"語": "<|s_1|>"}, "contains <|…|> markers"),
-    ({"語": "よ\x00み"}, "line breaks or control characters"),
-    ({1: "いち"}, "a word must be text, not int"),
-    ({"語": None}, "must be text, not NoneType"),
+    ({"語": "よ\x00み"}, "line breaks, control or invalid characters"),
+    ({1: "いち"}, "a word must be text (in quotes), not a number"),
+    ({"語": None}, "must be text (in quotes), not null"),
 ])
 def test_bad_entries_are_refused(entries, message):
-    with pytest.raises(DictionaryError, match=message.replace("|", r"\|").replace("…", ".")):
+    with pytest.raises(DictionaryError, match=re.escape(message)):
         ReadingDictionary(entries)
 
 
@@ -133,13 +137,97 @@ def test_a_refused_import_changes_nothing():
     assert current.apply("推し草") == "推しくさ"
 
 
-def test_matching_a_full_dictionary_is_fast_enough_for_every_message():
-    import time
-
+def test_a_dictionary_compiles_its_matcher_once_however_often_it_is_used(monkeypatch):
+    compiles = _spy(monkeypatch, "_compile")
     dictionary = ReadingDictionary({f"単語{i}": f"たんご{i}" for i in range(2000)})
-    text = "単語1999と単語5の話" * 20
-    dictionary.apply(text)  # builds the automaton once
-    started = time.perf_counter()
-    for _ in range(100):
-        dictionary.apply(text)
-    assert (time.perf_counter() - started) / 100 < 0.005
+    for _ in range(50):
+        assert dictionary.apply("単語1999と単語5の話") == "たんご1999とたんご5の話"
+    assert len(compiles) == 1
+
+
+# --- defect 9: every malformed import is refused with a message that says where -----------------------------
+
+def _entries_file(*entries: object) -> str:
+    return json.dumps({"format": "anime-llasa-bot/reading-dictionary", "version": 1, "entries": list(entries)},
+                      ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # A 5,000-digit number: Python refuses over 4,300 digits with a bare ValueError ("something went wrong").
+    ('{"entries": [{"word": "草", "reading": "くさ"}, {"word": "a", "reading": ' + "9" * 5000 + "}]}",
+     r"entry 2: the reading of 'a' must be text \(in quotes\), not a number"),
+    ('[{"word": ' + "1" * 5000 + ', "reading": "x"}]', r"entry 1: a word must be text \(in quotes\), not a number"),
+    ('{"version": ' + "9" * 5000 + ', "entries": []}', "format version must be a whole number from 1, not a number"),
+    ('{"version": -' + "9" * 5000 + ', "entries": []}', "format version must be a whole number from 1, not a number"),
+    ('{"version": 0, "entries": []}', "from 1, not 0"),
+    ('{"version": true, "entries": []}', "not true/false"),
+    ('{"format": ' + json.dumps("x" * 900_000) + ', "entries": []}', r"format 'xxxxx.*…'\)"),
+    ('{"草": "くさ", "草": "わら"}', "'草' appears twice in one {…} object"),
+    ('[{"word": "草", "word": "笑", "reading": "くさ"}]', "'word' appears twice"),
+    (_entries_file({"word": "Discord", "reading": "ディスコード"}, {"word": "ｄｉｓｃｏｒｄ", "reading": "でぃすこ"}),
+     r"entries 1 and 2 give one word two readings \('Discord' → 'ディスコード', 'discord' → 'でぃすこ'\)"),
+    (_entries_file(*({"word": f"語{i}", "reading": "ご"} for i in range(2001))), "at most 2000 words; this file has 2001"),
+    (_entries_file({"word": "草", "reading": "く" * 200_000}), "entry 1: the reading of '草' is 200000 characters"),
+    (_entries_file({"word": "a" + " " * 200_000 + "b", "reading": "x" * 101}), "entry 1: the reading of 'a b' is 101"),
+    (_entries_file({"word": "語", "reading": "\ud800"}), "entry 1: the reading of '語' contains line breaks, control"),
+    (_entries_file({"word": "\u202e語", "reading": "ご"}), r"entry 1: the word '\\u202e語' contains"),  # shown escaped, not applied
+    (_entries_file({"word": "語", "reading": ["ご"]}), "not a list"),
+    (_entries_file({"word": {"w": 1}, "reading": "ご"}), "not an object"),
+    (_entries_file({"word": "語", "reading": 1e999}), "not a number"),
+    ("\n\n  [1,", "line 3, column 6"),
+    ("\ufeff\ufeff{}", "not valid JSON"),
+    (b"{\n\n\"\xe8\xaa\": \"x\"}", r"not UTF-8 text \(line 3, byte 5\)"),
+    ("{}".encode("utf-16"), "looks like UTF-16"),
+    (b" " * 1_000_001, "too large"),
+])
+def test_every_malformed_import_is_refused_with_a_message_that_says_where(text, message):
+    with pytest.raises(DictionaryError, match=message) as refused:
+        ReadingDictionary.from_json(text)
+    assert len(str(refused.value)) < 300  # a Discord reply over 2,000 characters would not even send
+
+
+def test_an_entry_given_twice_with_the_same_reading_is_read_once():
+    text = _entries_file({"word": "VC", "reading": "ボイチャ"}, {"word": "vc", "reading": "ボイチャ"})
+    assert ReadingDictionary.from_json(text).items() == [("vc", "ボイチャ")]
+
+
+def test_words_that_nest_inside_each_other_still_match_leftmost_longest():
+    # Every word a prefix and a suffix of the next: the most overlapping matches a dictionary can have.
+    nested = ReadingDictionary({"あ" * n: str(n) for n in range(1, 51)})
+    assert nested.apply("あ" * 4000) == "50" * 80
+    assert nested.apply("あ" * 75) == "5025"
+
+
+# --- defect 9: layering is cheap, compiled once, cached within a bound ---------------------------------------
+
+def _spy(monkeypatch, name: str) -> list[int]:
+    """Record the thread of every call to bot.text.dictionary.<name>, calling through."""
+    threads: list[int] = []
+    real = getattr(dictionary_module, name)
+
+    def spy(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dictionary_module, name, spy)
+    return threads
+
+
+def test_layering_checks_no_word_again_and_returns_a_compiled_dictionary(monkeypatch):
+    user = ReadingDictionary({f"ユーザー{i}": "ゆ" for i in range(2000)})
+    server = ReadingDictionary({f"サーバー{i}": "さ" for i in range(2000)})
+    validations, compiles = _spy(monkeypatch, "_validated_table"), _spy(monkeypatch, "_compile")
+    layered = ReadingDictionary.layered(user, server)
+    assert (len(layered), validations, len(compiles)) == (4000, [], 1)
+    assert layered.apply("ユーザー1とサーバー1999") == "ゆとさ"
+    assert len(compiles) == 1  # matching used the automaton built while layering
+
+
+def test_the_layered_cache_is_bounded_and_a_changed_layer_is_a_new_entry():
+    server = ReadingDictionary({"草": "くさ"})
+    first = ReadingDictionary.layered(ReadingDictionary({"推し": "おし"}), server)
+    changed = ReadingDictionary.layered(ReadingDictionary({"推し": "いちおし"}), server)
+    assert changed is not first and changed.apply("推し草") == "いちおしくさ"
+    for i in range(dictionary_module.MAX_LAYERED_CACHED + 10):
+        ReadingDictionary.layered(ReadingDictionary({f"語{i}": "ご"}), server)
+    assert dictionary_module._layered.cache_info().currsize == dictionary_module.MAX_LAYERED_CACHED
