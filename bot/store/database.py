@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from .errors import DatabaseUnusable
 from .migrations import MIGRATIONS, Migration, check_not_newer, migrate
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,24 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> Database:
-        """Open (creating folder and file if needed), configure, and migrate to the newest schema."""
+        """Open (creating folder and file if needed), check, configure, and migrate to the newest schema.
+
+        DatabaseUnusable says what is wrong with the file or its folder and what to do about it.
+        """
         path = Path(path)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; `transaction()` says BEGIN and COMMIT itself.
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        await asyncio.to_thread(_prepare_folder, path)
+        try:
+            # isolation_level=None: no implicit transactions; `transaction()` says BEGIN and COMMIT itself.
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from exc
         conn.row_factory = sqlite3.Row
         db = cls(conn, path)
         try:
-            await db._configure(len(migrations))
+            try:
+                await db._configure(len(migrations))
+            except sqlite3.Error as exc:
+                raise _unusable(path, exc) from exc
             db.schema_version = await migrate(db, migrations)
         except BaseException:
             await conn.close()
@@ -82,6 +93,9 @@ class Database:
         await _execute(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Refuse a newer file before changing anything in it (WAL mode is recorded in the file).
         check_not_newer(await _user_version(conn), known_version, self.path)
+        problems = [str(r[0]) for r in await _fetch_all(conn, "PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise _damaged(self.path, "; ".join(problems))
         row = await _fetch_one(conn, "PRAGMA journal_mode = WAL")
         if row is None or str(row[0]).lower() != "wal":
             log.warning("database %s: WAL journal mode unavailable (got %s); writers will block readers",
@@ -89,6 +103,10 @@ class Database:
         # In WAL mode NORMAL is still crash-safe (a power cut may lose the last commits, never corrupt).
         await _execute(conn, "PRAGMA synchronous = NORMAL")
         await _execute(conn, "PRAGMA foreign_keys = ON")
+        # Prove the file takes writes now, not at the first /voice set hours later.
+        await _execute(conn, "BEGIN IMMEDIATE")
+        await _execute(conn, "PRAGMA user_version = " + str(await _user_version(conn)))
+        await _execute(conn, "ROLLBACK")
 
     async def close(self) -> None:
         """Wait for the running transaction, then close; closing twice is harmless."""
@@ -182,3 +200,55 @@ async def _fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) 
 async def _user_version(conn: aiosqlite.Connection) -> int:
     row = await _fetch_one(conn, "PRAGMA user_version")
     return int(row[0]) if row else 0
+
+
+def _prepare_folder(path: Path) -> None:
+    """Create the database's folder; DatabaseUnusable when the path or folder can't hold it."""
+    if path.is_dir():
+        raise DatabaseUnusable(f"{path} is a folder, not a database file; set storage.database to a file "
+                               f"in it, like {path / 'bot.sqlite3'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DatabaseUnusable(f"cannot create the folder {path.parent} for the database: a file of that name is "
+                               "in the way; move it, or set storage.database elsewhere") from None
+    except OSError as exc:
+        raise DatabaseUnusable(f"cannot create the folder {path.parent} for the database ({exc.strerror or exc}); "
+                               "create it yourself, or set storage.database elsewhere") from None
+    # SQLite writes its -wal and -shm files next to the database: the folder must take new files.
+    if not _may(path.parent, os.W_OK | os.X_OK):
+        raise _read_only(path, path.parent)
+    if path.exists() and not _may(path, os.R_OK | os.W_OK):
+        raise _read_only(path, path)
+
+
+def _may(path: Path, mode: int) -> bool:
+    # SQLite opens files as the effective user, so ask about that one.
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> DatabaseUnusable:
+    """Turn SQLite's terse error into what is wrong and what to do."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return _read_only(path, path)
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return _damaged(path, text)
+    if "locked" in text:
+        return DatabaseUnusable(f"the database {path} is locked by another program (a second bot, or an open "
+                                "sqlite3 shell with a transaction); stop it, or set storage.database elsewhere")
+    return DatabaseUnusable(f"cannot open the database {path} ({text}); check that the file and its folder "
+                            "exist and are writable by this user, or set storage.database elsewhere")
+
+
+def _read_only(path: Path, what: Path) -> DatabaseUnusable:
+    return DatabaseUnusable(f"the database {path} cannot be written: {what} is read-only for this user; "
+                            f"make it writable (chmod u+w {what}), or set storage.database to a writable place")
+
+
+def _damaged(path: Path, detail: str) -> DatabaseUnusable:
+    detail = " ".join(detail.replace("*** in database main ***", "").split())  # one line for the log
+    return DatabaseUnusable(
+        f"the database {path} is damaged ({detail}); stop the bot, move the file aside (sqlite3's .recover "
+        "may save voices and dictionaries from it) and start again to get a new empty one, or restore a backup"
+    )

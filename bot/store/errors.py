@@ -16,3 +16,7 @@ class UnknownFieldError(StoreError, ValueError):
 
 class SchemaTooNewError(StoreError):
     """The database file was written by a newer version of the bot than this one."""
+
+
+class DatabaseUnusable(StoreError):
+    """The database file can't be used (a folder, read-only, damaged); the message says what to do."""

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.store import SCHEMA_VERSION, Database, SchemaTooNewError
+from bot.store.errors import DatabaseUnusable
 from bot.store.migrations import MIGRATIONS
 
 COUNTER = (
@@ -117,3 +123,79 @@ async def test_a_closed_database_says_so(db_path: Path) -> None:
     await db.close()  # twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         await db.fetch_one("SELECT 1")
+
+
+# A user who cannot be root, to make folders and files read-only for real (root ignores permissions).
+NOBODY = 65534
+
+
+async def test_a_path_that_is_a_folder_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnusable, match=r"is a folder, not a database file; set storage\.database"):
+        await Database.open(tmp_path)
+
+
+async def test_a_folder_that_cannot_be_created_says_why(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    with pytest.raises(DatabaseUnusable, match=r"cannot create the folder .*data.* a file of that name is in the way"):
+        await Database.open(tmp_path / "data" / "bot.sqlite3")
+
+
+async def test_a_file_that_is_not_a_database_is_refused_as_damaged(db_path: Path) -> None:
+    db_path.parent.mkdir()
+    db_path.write_bytes(b"this is a text file, not SQLite\n" * 200)
+    with pytest.raises(DatabaseUnusable, match=r"is damaged \(file is not a database\).*move the file aside"):
+        await Database.open(db_path)
+    assert db_path.read_bytes().startswith(b"this is a text file")  # left as it was, for recovery
+
+
+async def test_a_database_with_damaged_pages_fails_the_quick_check(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        async with db.transaction() as tx:
+            await tx.executemany("INSERT INTO guild_opt_outs VALUES (?, ?)", [(1, n) for n in range(3000)])
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    data = bytearray(db_path.read_bytes())
+    for page in range(2, pages):  # every page but the schema page: tables and indexes now hold garbage
+        start = page * page_size
+        data[start:start + page_size] = bytes([0x0D, 0xFF, 0xFF, 0xFF]) * (page_size // 4)
+    db_path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseUnusable, match=r"is damaged \(.+\).*restore a backup"):
+        await Database.open(db_path)
+
+
+async def test_a_read_only_folder_or_file_is_refused_before_use() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="db-perm-"))  # not under pytest's folders, which only we may enter
+    os.chmod(folder, 0o777)
+    existing = folder / "old" / "bot.sqlite3"
+    existing.parent.mkdir(mode=0o777)
+    os.chmod(existing.parent, 0o777)
+    async with await Database.open(existing):
+        pass
+    os.chmod(existing, 0o444)
+    fresh_in_locked = folder / "locked" / "bot.sqlite3"
+    fresh_in_locked.parent.mkdir()
+    os.chmod(fresh_in_locked.parent, 0o555)
+
+    try:
+        with _without_root():
+            for path, culprit in ((fresh_in_locked, fresh_in_locked.parent), (existing, existing)):
+                with pytest.raises(DatabaseUnusable, match=f"{culprit} is read-only for this user; make it writable"):
+                    await Database.open(path)
+    finally:
+        os.chmod(fresh_in_locked.parent, 0o755)
+        shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def _without_root() -> Iterator[None]:
+    """Act as an ordinary user: root may write anywhere, so read-only files would not be read-only to it."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
