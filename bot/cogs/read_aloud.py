@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -11,13 +12,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..speech.engine import EngineBusy, Owner, Priority
+from ..speech.engine import EngineBusy, JobState, Owner, Priority, SpeechJob
 from ..store.dictionary import DictScope
 from ..text.dictionary import ReadingDictionary
 from ..text.message import Attachment, ChatMessage, ReadingSettings
 from ..text.pipeline import speakable_phrase, speakable_text
 from ..user_errors import UserError
 from ..voices import speech_request
+from .common import check_can_bind
+from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READ_ALOUD_MAX_SECONDS = 60.0
+# Bounds on what the reader remembers (module constants: bot/config.py has no place for them yet).
+MAX_CACHED_DICTIONARIES = 512  # compiled dictionaries, least recently used evicted
+MAX_TRACKED_JOBS = 256         # a hard cap on `spoken` on top of releasing finished jobs
+_FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass
@@ -45,9 +52,15 @@ class ReadAloudCog(commands.Cog):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
         self.sessions: dict[int, ReadAloudSession] = {}
-        self._dictionaries: dict[DictScope, tuple[int, ReadingDictionary]] = {}
-        # Observability for tests and logs: message id → (received, job).
-        self.spoken: dict[int, tuple[float, object]] = {}
+        self._dictionaries: OrderedDict[DictScope, tuple[int, ReadingDictionary]] = OrderedDict()
+        # Observability for tests and logs: message id → (received, job), for jobs still being
+        # generated only. A finished job holds its whole clip, so it is released (see _track).
+        self.spoken: dict[int, tuple[float, SpeechJob]] = {}
+        self.limits = rate_limits(bot)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        self.limits.check_command(interaction.user.id)
+        return True
 
     # Binding channels ---------------------------------------------------------------------
     async def activate(self, guild_id: int, channel_id: int | None = None) -> ReadAloudSession:
@@ -72,6 +85,7 @@ class ReadAloudCog(commands.Cog):
     async def read_start(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         assert interaction.guild_id is not None
         target = channel.id if channel else interaction.channel_id
+        check_can_bind(interaction, target)
         if self.bot.player(interaction.guild_id) is None:
             raise UserError("I'm not in a voice channel; use /join first")
         await self.activate(interaction.guild_id, target)
@@ -81,6 +95,7 @@ class ReadAloudCog(commands.Cog):
     async def read_stop(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         assert interaction.guild_id is not None
         target = channel.id if channel else interaction.channel_id
+        check_can_bind(interaction, target)
         session = self.sessions.get(interaction.guild_id)
         if session is None or target not in session.channel_ids:
             raise UserError(f"I'm not reading <#{target}>")
@@ -101,6 +116,11 @@ class ReadAloudCog(commands.Cog):
             return
         if message.channel.id not in session.channel_ids and message.channel.id != player.channel.id:
             return
+        if not self.limits.messages.allow(message.author.id):
+            # Flooding: drop before any database or text work; the queue limit handles the rest.
+            log.info("guild %s: user %s is posting too fast, not reading message %s",
+                     message.guild.id, message.author.id, message.id)
+            return
         settings = await self.bot.guild_settings.get(message.guild.id)
         if not await self._should_read(message, settings, player.channel):
             return
@@ -119,7 +139,15 @@ class ReadAloudCog(commands.Cog):
         session.last_speaker_id, session.last_spoken_at = message.author.id, now
         job = self._speak(player, session, settings, message.author.id, text, profile)
         if job is not None:
-            self.spoken[message.id] = (received, job)
+            self._track(message.id, received, job)
+
+    def _track(self, message_id: int, received: float, job: SpeechJob) -> None:
+        """Remember a message's job while it runs; finished ones are released here."""
+        for done in [mid for mid, (_, j) in self.spoken.items() if j.state in _FINISHED]:
+            del self.spoken[done]
+        while len(self.spoken) >= MAX_TRACKED_JOBS:
+            del self.spoken[next(iter(self.spoken))]
+        self.spoken[message_id] = (received, job)
 
     def _speak(self, player, session: ReadAloudSession, settings: "GuildSettings", user_id: int, text: str, profile):
         """Queue text in the user's voice, within the server's queue limit; None when dropped."""
@@ -163,6 +191,8 @@ class ReadAloudCog(commands.Cog):
         settings = await self.bot.guild_settings.get(member.guild.id)
         if not settings.announce_join_leave:
             return
+        if await self.bot.guild_settings.is_opted_out(member.guild.id, member.id):
+            return  # opted out: the bot says nothing about them, not even their name
         reading = ReadingSettings.from_dict(settings.reading, ignore_unknown=True)
         profile = await self.bot.voices.get(member.id)
         dictionary = await self._dictionary(member.guild.id, member.id)
@@ -190,13 +220,24 @@ class ReadAloudCog(commands.Cog):
             cached = self._dictionaries.get(scope)
             if cached is None or cached[0] != version:
                 entries = await self.bot.dictionaries.entries(scope)
-                cached = (version, ReadingDictionary(entries))
+                # Compiling a large dictionary is CPU work: keep it off the event loop.
+                cached = (version, await asyncio.to_thread(ReadingDictionary, entries))
                 self._dictionaries[scope] = cached
+            self._dictionaries.move_to_end(scope)
+            while len(self._dictionaries) > MAX_CACHED_DICTIONARIES:
+                self._dictionaries.popitem(last=False)
             layers.append(cached[1])
-        return ReadingDictionary.layered(*layers)
+        # A new pair of layers is compiled into one automaton: CPU work, so in a thread.
+        return await asyncio.to_thread(ReadingDictionary.layered, *layers)
 
     def forget_dictionary(self, scope: DictScope) -> None:
         self._dictionaries.pop(scope, None)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Kicked or the server was deleted: forget everything kept for it."""
+        self.sessions.pop(guild.id, None)
+        self._dictionaries.pop(DictScope.guild(guild.id), None)
 
 
 def chat_message(message: discord.Message) -> ChatMessage:

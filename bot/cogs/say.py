@@ -15,6 +15,7 @@ from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
 from ..user_errors import UserError
 from ..voices import speech_request
 from .common import preset_autocomplete
+from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 class SayCog(commands.Cog):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
+        self.limits = rate_limits(bot)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        self.limits.check_command(interaction.user.id)
+        return True
 
     @app_commands.command(name="say", description="Speak a text in your voice channel, or post it as an audio file")
     @app_commands.describe(text="What to say", voice="A preset voice for this once (default: your own)",

@@ -1,6 +1,7 @@
 """/voice: each user's own voice (preset, caption fields, cloned clip, sampling), kept in SQLite."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -8,13 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..audio.formats import read_clip
+from ..audio.upload import read_upload
 from ..speech.captions import EMOTIONS, VoiceCaption
 from ..speech.engine import Owner
 from ..store.voices import pack_codes
 from ..user_errors import UserError
 from ..voices import caption_for, sampling_for
 from .common import preset_autocomplete
+from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -31,7 +33,12 @@ async def emotion_autocomplete(interaction: discord.Interaction, current: str) -
 class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="Your own voice"):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
+        self.limits = rate_limits(bot)
         super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        self.limits.check_command(interaction.user.id)
+        return True
 
     @app_commands.command(name="set", description="Choose your voice: a preset, caption details, sampling")
     @app_commands.describe(
@@ -82,11 +89,10 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
             raise UserError("that file is too large; send 5–30 seconds of audio")
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await clip.read()
-        try:
-            samples, rate = read_clip(data)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
         max_seconds = self.bot.config.limits.reference_max_seconds
+        # Checked from the header, then only max_seconds decoded, in a thread (see audio/upload.py).
+        samples, rate = await asyncio.to_thread(read_upload, data, max_seconds)
+        del data
         codes = await self.bot.engine.call(lambda s: s.codec.encode(samples, rate, max_seconds=max_seconds),
                                            Owner(interaction.guild_id, interaction.user.id))
         profile = await self.bot.voices.update(

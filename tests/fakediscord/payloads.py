@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import discord
+
 from .world import EVERYONE_PERMISSIONS, FakeChannel, FakeGuild, FakeUser, VoiceStateRecord, World
 
 JOINED_AT = "2025-01-01T00:00:00.000000+00:00"
@@ -60,7 +62,10 @@ def channel(c: FakeChannel) -> Json:
         "guild_id": str(c.guild_id),
         "name": c.name,
         "position": c.position,
-        "permission_overwrites": [],
+        "permission_overwrites": [
+            {"id": str(uid), "type": 1, "allow": "0", "deny": str(discord.Permissions(view_channel=True).value)}
+            for uid in sorted(c.hidden_from)
+        ],
         "parent_id": None,
         "nsfw": False,
         "last_message_id": None,

@@ -61,6 +61,8 @@ class FakeChannel:
     kind: Literal["text", "voice"]
     guild_id: int
     position: int = 0
+    # Members denied View Channel here by a member permission overwrite.
+    hidden_from: frozenset[int] = frozenset()
 
     @property
     def type(self) -> int:
@@ -95,10 +97,11 @@ class FakeGuild:
     other_voice: FakeChannel
     members: list[FakeUser] = field(default_factory=list)
     voice_states: dict[int, VoiceStateRecord] = field(default_factory=dict)
+    extra_channels: list[FakeChannel] = field(default_factory=list)
 
     @property
     def channels(self) -> list[FakeChannel]:
-        return [self.text, self.voice, self.other_voice]
+        return [self.text, self.voice, self.other_voice, *self.extra_channels]
 
     def channel(self, channel_id: int) -> FakeChannel | None:
         """The channel with this id, if it belongs to the guild."""
@@ -157,6 +160,13 @@ class World:
             user = self.users[name]
             guild.voice_states[user.id] = VoiceStateRecord(user.id, guild.voice.id, f"session-{user.id}")
         return guild
+
+    def add_text_channel(self, guild: FakeGuild, name: str, *, hidden_from: tuple[FakeUser, ...] = ()) -> FakeChannel:
+        """Another text channel (before the client connects), optionally hidden from some members."""
+        channel = FakeChannel(self.ids.next(), name, "text", guild.id, len(guild.channels),
+                              frozenset(u.id for u in hidden_from))
+        guild.extra_channels.append(channel)
+        return channel
 
     def user(self, who: FakeUser | str | int) -> FakeUser:
         """Look a user up by object, name or id."""
