@@ -1,9 +1,11 @@
 """Anime-Llasa through llama-cpp-python: load a GGUF, generate speech codes as they come."""
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .prompt import N_SPEECH_CODES, SPECIAL_TOKENS, LlasaVocab
+from .sampler import WindowSampler
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,20 @@ class LoadOptions:
 
 
 class CodeGeneration:
-    """An iterator of speech codes from one prompt; `finish_reason` and `seed` tell how it went."""
+    """An iterator of speech codes from one prompt; `finish_reason` and `seed` tell how it went.
+
+    Once the first code is out, `prompt_reused` says how many prompt tokens were kept in the
+    KV cache from the previous generation, `prompt_evaluated` how many the model had to read,
+    and `first_token_s` how long reading them and sampling the first token took.
+    """
 
     def __init__(self, codes: Iterator[int], seed: int) -> None:
         self._codes = codes
         self.seed = seed
         self.finish_reason: FinishReason | None = None
+        self.prompt_reused = 0
+        self.prompt_evaluated = 0
+        self.first_token_s: float | None = None
 
     def __iter__(self) -> "CodeGeneration":
         return self
@@ -77,13 +88,13 @@ class LlasaModel:
         self._llama = llama
         self.vocab = vocab
         self.n_ctx: int = llama.n_ctx()  # type: ignore[attr-defined]
-        n_vocab: int = llama.n_vocab()  # type: ignore[attr-defined]
-        # Added to the logits at every step: only speech tokens and END may be sampled.
-        # (A grammar with 65,536 alternatives takes seconds per token; this takes ~0.2 ms.)
-        mask = np.full(n_vocab, -np.inf, dtype=np.float32)
-        mask[vocab.speech_0:vocab.speech_0 + N_SPEECH_CODES] = 0.0
-        mask[vocab.speech_end] = 0.0
-        self._mask = mask
+        # Only speech tokens and END may be sampled: the sampler reads just the window of the
+        # logits row from END to the last speech token, the ids in between blocked.
+        allowed = {vocab.speech_end, *range(vocab.speech_0, vocab.speech_0 + N_SPEECH_CODES)}
+        self._window = (min(allowed), max(allowed) + 1)
+        self._blocked = tuple(t for t in range(*self._window) if t not in allowed)
+        self._logits_at: int | None = None
+        self._logits_row = np.zeros(0, dtype=np.float32)
 
     @classmethod
     def load(cls, model_path: Path, options: LoadOptions = LoadOptions()) -> "LlasaModel":
@@ -150,40 +161,72 @@ class LlasaModel:
         if cap <= 0:
             generation.finish_reason = FinishReason.LENGTH
             return
-        self._llama.set_seed(seed)  # type: ignore[attr-defined]
-        mask = self._mask
+        if should_stop():
+            generation.finish_reason = FinishReason.CANCELLED
+            return
+        started = time.perf_counter()
+        llama = self._llama
+        reused = self._keep_cached_prefix(prompt)
+        generation.prompt_reused, generation.prompt_evaluated = reused, len(prompt) - reused
+        llama.eval(prompt[reused:])  # type: ignore[attr-defined]
+        sampler = WindowSampler(*self._window, sampling, seed, blocked=self._blocked)
         recent: deque[int] = deque(maxlen=100)
-        tokens = self._llama.generate(  # type: ignore[attr-defined]
-            prompt,
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            logits_processor=[lambda _ids, scores: scores + mask],
-        )
         count = 0
-        try:
-            for token in tokens:
-                if should_stop():
-                    generation.finish_reason = FinishReason.CANCELLED
-                    return
-                code = self.vocab.token_to_code(token)
-                if code is None:  # END (the mask allows nothing else)
-                    generation.finish_reason = FinishReason.END
-                    return
-                yield code
-                count += 1
-                recent.append(code)
-                # The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model.
-                if len(recent) == recent.maxlen and len(set(recent)) < 20:
-                    generation.finish_reason = FinishReason.REPETITION
-                    return
-                if count >= cap:
-                    generation.finish_reason = FinishReason.LENGTH
-                    return
-        finally:
-            tokens.close()
+        while True:
+            token = sampler.sample(self._last_logits())
+            if generation.first_token_s is None:
+                generation.first_token_s = time.perf_counter() - started
+            code = self.vocab.token_to_code(token)
+            if code is None:  # END (the sampler allows nothing else)
+                generation.finish_reason = FinishReason.END
+                return
+            yield code
+            count += 1
+            recent.append(code)
+            # The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model.
+            if len(recent) == recent.maxlen and len(set(recent)) < 20:
+                generation.finish_reason = FinishReason.REPETITION
+                return
+            if count >= cap:
+                generation.finish_reason = FinishReason.LENGTH
+                return
+            if should_stop():  # checked after the consumer had the code, before the next step
+                generation.finish_reason = FinishReason.CANCELLED
+                return
+            llama.eval([token])  # type: ignore[attr-defined]
+
+    def _keep_cached_prefix(self, prompt: list[int]) -> int:
+        """Keep the KV cache of the longest prefix prompt shares with what was evaluated last.
+
+        Returns its length. The last prompt token is always evaluated again: its logits start
+        the generation. (Llama.generate's rule, which this replaces.)
+        """
+        llama = self._llama
+        cached = llama.input_ids[:llama.n_tokens]  # type: ignore[attr-defined]
+        n = max(0, min(len(cached), len(prompt) - 1))
+        differs = np.flatnonzero(cached[:n] != np.asarray(prompt[:n], dtype=cached.dtype))
+        keep = int(differs[0]) if len(differs) else n
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(llama.ctx)  # type: ignore[attr-defined]
+        if keep > 0 and llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
+            llama.n_tokens = keep  # type: ignore[attr-defined]
+            return keep
+        llama.reset()  # type: ignore[attr-defined]
+        return 0
+
+    def _last_logits(self) -> np.ndarray:
+        """The logits row of the last evaluated token, as a view of llama.cpp's buffer (no copy)."""
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self._llama.ctx, -1)  # type: ignore[attr-defined]
+        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        if not address:
+            raise RuntimeError("llama.cpp returned no logits for the last token")
+        if address != self._logits_at:  # llama.cpp reallocates its output buffer only rarely
+            self._logits_row = np.ctypeslib.as_array(pointer, shape=(self._window[1],))
+            self._logits_at = address
+        return self._logits_row
 
 
 def lookup_vocab(tokenize_special: Callable[[str], list[int]], n_vocab: int) -> LlasaVocab:

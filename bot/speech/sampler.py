@@ -1,0 +1,203 @@
+"""Sampling that looks only at the speech tokens, drawing from llama.cpp's own chain distribution.
+
+llama-cpp-python's chain (penalties → top-k → typical → top-p → min-p → temperature → dist)
+walks all 193,800 vocabulary entries per token, 3–10 ms of host time; Llasa may only say the
+65,536 speech tokens and END, so the same chain over that window costs well under 1 ms. Every
+step reproduces the vendored llama.cpp semantics (src/llama-sampler.cpp), including float32
+arithmetic and the order of the filters; only the random stream differs (numpy's PCG64
+instead of std::mt19937), so a seed reproduces our takes, not llama.cpp's.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+# llama-cpp-python's `last_n_tokens_size` default: the repeat penalty looks back this far.
+PENALTY_LAST_N = 64
+# Candidate sets up to this size are sorted whole for top-p; larger ones go through buckets.
+_SORT_WHOLE = 1024
+_BUCKETS = 512
+
+
+class SamplingSettings(Protocol):
+    """The fields of llm.Sampling the sampler reads."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    repeat_penalty: float
+
+
+class WindowSampler:
+    """Samples token ids from the window [start, stop) of a logits row, never from `blocked`.
+
+    Mirrors one llama.cpp sampler chain: `sample` draws and remembers the token for the repeat
+    penalty (as llama_sampler_sample accepts it); only sampled tokens count as history, never
+    the prompt, exactly as in Llama.generate.
+    """
+
+    def __init__(
+        self,
+        start: int,
+        stop: int,
+        settings: SamplingSettings,
+        seed: int,
+        *,
+        blocked: Sequence[int] = (),
+        last_n: int = PENALTY_LAST_N,
+    ) -> None:
+        self.start, self.stop = start, stop
+        self._blocked = np.asarray([t - start for t in blocked if start <= t < stop], dtype=np.intp)
+        # llama.cpp keeps its settings as C floats and computes in float32: so do we.
+        self._temperature = np.float32(settings.temperature)
+        # What logits are divided by before the draw; a negative temperature means no filters
+        # and no division in Llama._init_sampler.
+        self._divisor = self._temperature if self._temperature > 0 else np.float32(1)
+        self._top_p = np.float32(settings.top_p)
+        self._top_k = int(settings.top_k)
+        self._log_min_p = np.log(np.float32(settings.min_p)) if settings.min_p > 0 else None
+        self._penalty = np.float32(settings.repeat_penalty)
+        self._history: deque[int] = deque(maxlen=last_n if last_n > 0 else 0)
+        self._penalised: np.ndarray | None = None  # window indices of the tokens in _history
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+
+    def accept(self, token: int) -> None:
+        """Remember a token for the repeat penalty (llama_sampler_accept)."""
+        if self._history.maxlen:
+            self._history.append(token)
+            self._penalised = None
+
+    def sample(self, logits: np.ndarray) -> int:
+        """Draw a token id from a full logits row (read, never written) and accept it."""
+        token = self.draw(logits)
+        self.accept(token)
+        return token
+
+    def draw(self, logits: np.ndarray) -> int:
+        """Draw a token id without accepting it."""
+        x = self._penalised_window(logits)
+        if self._temperature == 0:
+            return self.start + int(np.argmax(x))  # llama.cpp's greedy: the first maximum
+        sel = self._select(x)
+        m = x.max()  # the largest candidate always survives the filters
+        # llama.cpp's dist: softmax from the max, then the first index whose running sum
+        # passes u × total. Dropped entries weigh 0 (a mask multiply: far cheaper than
+        # writing -inf into a 65k-entry array).
+        if sel.dtype == bool:
+            weights = np.exp((x - m) / self._divisor) * sel
+            return self.start + _inverse_cdf(weights, self._rng.random())
+        return self.start + int(sel[_inverse_cdf(np.exp((x[sel] - m) / self._divisor), self._rng.random())])
+
+    def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids the chain keeps and their final logits (after temperature), ids ascending.
+
+        For greedy sampling (temperature 0), the one id chosen and its logit.
+        """
+        x = self._penalised_window(logits)
+        if self._temperature == 0:
+            keep = np.array([int(np.argmax(x))])
+            return self.start + keep, x[keep]
+        sel = self._select(x)
+        keep = np.sort(np.flatnonzero(sel) if sel.dtype == bool else sel)
+        return self.start + keep, x[keep] / self._divisor
+
+    def _penalised_window(self, logits: np.ndarray) -> np.ndarray:
+        x = np.array(logits[self.start:self.stop], dtype=np.float32)  # a copy: penalties write
+        x[self._blocked] = -np.inf
+        if self._history and self._penalty != 1:
+            if self._penalised is None:
+                window = np.unique(np.fromiter(self._history, dtype=np.intp)) - self.start
+                self._penalised = window[(window >= 0) & (window < len(x))]
+            v = x[self._penalised]
+            # llama.cpp: divide positive logits, multiply the others, once per distinct token.
+            x[self._penalised] = np.where(v <= 0, v * self._penalty, v / self._penalty)
+        return x
+
+    def _select(self, x: np.ndarray) -> np.ndarray:
+        """The entries of x the filters keep: window indices, or a boolean mask over x."""
+        if self._temperature < 0:
+            # Llama._init_sampler: a negative temperature is penalties then dist, no filters.
+            return x > -np.inf
+        if 0 < self._top_k < len(x):
+            top = np.argpartition(x, len(x) - self._top_k)[len(x) - self._top_k:]
+            sel = _top_p_min_p(x[top], self._top_p, self._log_min_p)
+            return top[sel]
+        return _top_p_min_p(x, self._top_p, self._log_min_p)
+
+
+def _top_p_min_p(x: np.ndarray, top_p: np.float32, log_min_p: np.float32 | None) -> np.ndarray:
+    """What top-p then min-p keep of the candidates x: indices, or a boolean mask when many.
+
+    Both keep a prefix of the same descending order, so the result is the shorter prefix:
+    take the min-p set, then let top-p shorten it. Top-p normalises over all of x, though.
+    """
+    m = x.max()
+    mask = x >= m + log_min_p if log_min_p is not None else x > -np.inf
+    n = int(np.count_nonzero(mask))
+    if top_p >= 1:
+        return mask if n > _SORT_WHOLE else np.flatnonzero(mask)
+    e = np.exp(x - m)
+    target = float(top_p) * float(e.sum(dtype=np.float64))
+    if n <= _SORT_WHOLE:
+        sel = np.flatnonzero(mask)
+        order = sel[np.argsort(-x[sel], kind="stable")]
+        reached = np.cumsum(e[order], dtype=np.float64)
+        return order[:int(np.searchsorted(reached, target, side="left")) + 1]  # all of them if short
+    # Many candidates (a flat distribution): bucket them by logit, bucket 0 holding the
+    # largest, find the bucket where the running mass reaches the target and sort only that
+    # bucket. Buckets span the min-p set only, so its entries spread over all of them
+    # (bincount slows down a lot when consecutive entries hit the same bucket).
+    whole = n == len(x)
+    sel = None if whole else np.flatnonzero(mask)
+    xs, es = (x, e) if whole else (x[sel], e[sel])
+    lo = np.min(xs, where=mask, initial=m) if whole else xs.min()
+    if lo == m:
+        return mask  # all equal: the cut falls among ties, and which ties is arbitrary
+    scaled = (m - xs) * np.float32(_BUCKETS / (m - lo))
+    bucket = np.minimum(scaled, np.float32(_BUCKETS - 1), out=scaled).astype(np.int32)  # -inf: last
+    running = np.cumsum(np.bincount(bucket, weights=es, minlength=_BUCKETS))
+    if running[-1] < target:
+        return mask if whole else sel  # the min-p set is shorter than the top-p prefix
+    crossing = int(np.searchsorted(running, target, side="left"))
+    inside = np.flatnonzero(bucket == crossing)
+    inside = inside[np.argsort(-xs[inside], kind="stable")]
+    reached = (float(running[crossing - 1]) if crossing else 0.0) + np.cumsum(es[inside], dtype=np.float64)
+    keep = bucket < crossing
+    keep[inside[:int(np.searchsorted(reached, target, side="left")) + 1]] = True
+    if whole:
+        return keep & mask  # -inf entries share the last bucket but never count
+    return sel[keep]
+
+
+def _inverse_cdf(weights: np.ndarray, u: float) -> int:
+    """The first index whose running sum of weights passes u × total, for u in [0, 1).
+
+    Two levels (block sums, then one block) instead of a cumulative sum over all 65k entries.
+    """
+    n = len(weights)
+    block = 256
+    if n <= 4 * block:
+        running = np.cumsum(weights, dtype=np.float64)
+        return _first_past(running, u * running[-1], weights)
+    whole = n - n % block
+    sums = weights[:whole].reshape(-1, block).sum(axis=1, dtype=np.float64)
+    if whole < n:
+        sums = np.append(sums, weights[whole:].sum(dtype=np.float64))
+    running = np.cumsum(sums)
+    target = u * running[-1]
+    b = _first_past(running, target, sums)
+    start = b * block
+    inner = (float(running[b - 1]) if b else 0.0) + np.cumsum(weights[start:start + block], dtype=np.float64)
+    return start + _first_past(inner, target, weights[start:start + block])
+
+
+def _first_past(running: np.ndarray, target: float, weights: np.ndarray) -> int:
+    # 'right': an entry of weight 0 never passes a target its predecessor did not.
+    i = int(np.searchsorted(running, target, side="right"))
+    if i < len(running):
+        return i
+    return int(np.flatnonzero(weights)[-1])  # rounding put the target at the very total
