@@ -1,6 +1,7 @@
 """Pronunciation dictionaries (word → reading), matched leftmost-longest with Aho-Corasick."""
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import json
@@ -121,7 +122,8 @@ class ReadingDictionary:
         The last MAX_LAYERED_CACHED results are kept, keyed on content, so the per-message call
         reuses one automaton until a layer changes. A new result is compiled here: call it in a thread.
         """
-        return _layered(tuple(layer for layer in layers if layer is not None and len(layer)))
+        kept = tuple(layer for layer in layers if layer is not None and len(layer))
+        return kept[0].compiled() if len(kept) == 1 else _layered(kept)
 
     def compiled(self) -> ReadingDictionary:
         """This dictionary with its automaton built now rather than on the first match."""
@@ -333,11 +335,13 @@ def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _decoded(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DictionaryError("the dictionary file is not UTF-8 text (it looks like UTF-16); save it as UTF-8")
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode("utf-8-sig")
+        return data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise DictionaryError(f"the dictionary file is not UTF-8 text (line {line}, byte {error.start + 1}); "
+        at = bom + error.start  # counted in the file as the user has it, BOM included
+        line = data[:at].count(b"\n") + 1
+        raise DictionaryError(f"the dictionary file is not UTF-8 text (line {line}, byte {at + 1}); "
                               "save it as UTF-8") from None
 
 
@@ -381,8 +385,6 @@ MAX_LAYERED_CACHED = 128
 def _layered(layers: tuple[ReadingDictionary, ...]) -> ReadingDictionary:
     # Cached on content, so the per-message layered(user, server) reuses one automaton until a
     # layer changes (a changed layer is a different key; the stale result ages out).
-    if len(layers) == 1:
-        return layers[0].compiled()
     table: dict[str, tuple[str, str]] = {}
     for layer in reversed(layers):
         for key, pair in layer._table.items():
