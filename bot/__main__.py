@@ -11,6 +11,10 @@ from .speech.captions import CaptionError
 from .speech.codec import CodecError
 from .speech.llm import ModelError
 from .speech.synthesizer import SynthesisError
+from .store.errors import DatabaseUnusable, SchemaTooNewError
+
+# Problems a user can fix (a setting, a file, the input); reported as one line, never a traceback.
+USER_FIXABLE = (ConfigError, ModelError, CodecError, CaptionError, SynthesisError, DatabaseUnusable, SchemaTooNewError)
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -22,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the Discord bot (the default)")
     run.set_defaults(handler=_run_bot)
-    from .cli import add_commands
+    from .cli import InputError, add_commands
 
     add_commands(sub)
     args = parser.parse_args(argv)
@@ -32,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     handler = getattr(args, "handler", _run_bot)
     try:
-        config = load_config(args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None))
+        config = load_config(args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None))
         return handler(config, args)
-    except (ConfigError, ModelError, CodecError, CaptionError, SynthesisError) as exc:
+    except (*USER_FIXABLE, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

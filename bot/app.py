@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -13,6 +16,7 @@ from .playback import GuildPlayer
 from .speech.captions import VoiceCaption, load_presets
 from .speech.engine import SpeechEngine
 from .speech.llm import Sampling
+from .speech.synthesizer import Synthesizer
 from .store.database import Database
 from .store.dictionary import DictionaryStore
 from .store.guilds import GuildSettingsStore
@@ -20,6 +24,12 @@ from .store.voices import VoiceProfiles
 from .user_errors import USER_ERRORS, user_message
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ShuttingDown(app_commands.CheckFailure):
+    """A command arrived while the bot is closing."""
 
 
 class LlasaBot(commands.Bot):
@@ -48,7 +58,9 @@ class LlasaBot(commands.Bot):
         self.guild_settings = GuildSettingsStore(database)
         self.dictionaries = DictionaryStore(database)
         self.players: dict[int, GuildPlayer] = {}
+        self._shutdown: asyncio.Task[None] | None = None
         self.tree.on_error = self._on_app_command_error
+        self.tree.interaction_check = self._refuse_while_closing  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
         from .cogs import ALL_COGS
@@ -95,10 +107,56 @@ class LlasaBot(commands.Bot):
         await player.close()
         return True
 
+    # Shutdown ----------------------------------------------------------------------------
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown is not None
+
     async def close(self) -> None:
+        """Shut down in order; a second call waits for the first. See `_shut_down`."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        """Refuse new work, cancel jobs, leave voice, close the database, then disconnect.
+
+        Voice is left while the gateway is still read: discord.py waits for Discord's voice-state
+        confirmation on that socket, up to the connect timeout per channel if nothing reads it.
+        """
+        log.info("shutdown: taking no new work")
+        # Ends the worker thread too, so nothing calls into this event loop after it closes.
+        await asyncio.to_thread(self.engine.close)
+        log.info("shutdown: speech jobs cancelled")
+        left = 0
         for guild_id in list(self.players):
-            await self.leave(guild_id)
+            left += await self._leave_quietly(guild_id)
+        for voice in list(self.voice_clients):  # connected but never given a player
+            await voice.disconnect(force=True)
+            left += 1
+        log.info("shutdown: left %d voice channel(s)", left)
+        await self.database.close()
+        log.info("shutdown: database closed")
         await super().close()
+        log.info("shutdown: disconnected from Discord")
+
+    async def _leave_quietly(self, guild_id: int) -> int:
+        try:
+            return int(await self.leave(guild_id))
+        except Exception:  # one broken connection must not keep the others (or the database) open
+            log.exception("shutdown: leaving voice in guild %s failed", guild_id)
+            return 0
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # While closing, no listener may start work (read-aloud, auto-leave) on a closing engine or store.
+        # discord.py's own voice and state handling does not go through dispatch and keeps working.
+        if self._shutdown is None:
+            super().dispatch(event_name, *args, **kwargs)
+
+    async def _refuse_while_closing(self, interaction: discord.Interaction) -> bool:
+        if self._shutdown is not None:
+            raise ShuttingDown("I'm restarting or shutting down; try again in a minute")
+        return True
 
     # Errors ------------------------------------------------------------------------------
     async def _on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
@@ -122,33 +180,73 @@ async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool 
 
 
 def run_bot(config: Config) -> int:
-    """Load everything once, then run until interrupted."""
-    from .speech.loader import default_sampling, load_synthesizer
+    """Check what users can get wrong, load the models once, then serve until SIGINT or SIGTERM."""
+    from .speech.loader import load_synthesizer
 
-    token = config.discord_token()  # fail before minutes of model loading, not after
+    # Everything that can fail on a setting fails here, before minutes of model loading.
+    token = config.discord_token()
     presets = load_presets(config.storage.presets_dir)
+    asyncio.run(check_database(config))
     _load_opus()
     synthesizer = load_synthesizer(config)
-    engine = SpeechEngine(synthesizer, per_guild=config.limits.queue_per_guild, per_user=config.limits.queue_per_user)
-
-    async def main() -> None:
-        async with await Database.open(config.storage.database) as database:
-            bot = LlasaBot(config=config, engine=engine, database=database, presets=presets,
-                           default_sampling=default_sampling(config))
-            async with bot:
-                await bot.start(token)
-
     try:
-        asyncio.run(main())
+        asyncio.run(_serve_config(config, synthesizer, presets, token))
     except discord.LoginFailure:
         log.error("Discord refused the token in $%s; copy it again from the developer portal", config.discord.token_env)
         return 2
     except discord.PrivilegedIntentsRequired:
         log.error("enable the Message Content intent for the bot in the Discord developer portal (Bot → Privileged Gateway Intents)")
         return 2
-    finally:
-        engine.close()
     return 0
+
+
+async def check_database(config: Config) -> None:
+    """Open, check and migrate the database once; DatabaseUnusable says what is wrong and what to do."""
+    async with await Database.open(config.storage.database):
+        pass
+
+
+async def _serve_config(config: Config, synthesizer: Synthesizer, presets: dict[str, VoiceCaption], token: str) -> None:
+    from .speech.loader import default_sampling
+
+    engine = SpeechEngine(synthesizer, per_guild=config.limits.queue_per_guild, per_user=config.limits.queue_per_user)
+    try:
+        database = await Database.open(config.storage.database)
+    except BaseException:
+        await asyncio.to_thread(engine.close)
+        raise
+    bot = LlasaBot(config=config, engine=engine, database=database, presets=presets,
+                   default_sampling=default_sampling(config))
+    await serve(bot, token)
+
+
+async def serve(bot: LlasaBot, token: str, *, signals: Sequence[signal.Signals] = SHUTDOWN_SIGNALS) -> None:
+    """Run the bot until one of `signals` (or the gateway ends), then close it in order.
+
+    The gateway runs in its own task, so it is still read while the bot leaves voice. A second
+    signal is no longer caught: Ctrl-C twice stops a shutdown that hangs.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(number: signal.Signals) -> None:
+        log.info("%s received: shutting down", number.name)
+        stop.set()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    gateway = asyncio.create_task(bot.start(token), name="discord gateway")
+    stopped = asyncio.create_task(stop.wait(), name="shutdown signal")
+    try:
+        await asyncio.wait({gateway, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        await bot.close()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    await gateway  # re-raises why the gateway stopped on its own (LoginFailure, ...)
 
 
 def _load_opus() -> None:

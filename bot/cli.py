@@ -2,35 +2,50 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError
 from .speech.captions import CaptionError, VoiceCaption, load_presets
-from .speech.synthesizer import SpeechRequest, Voice
+from .speech.synthesizer import SpeechRequest, SynthesisReport, Voice
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .audio.formats import AudioFormat
+    from .speech.prompt import ReferenceVoice
+    from .speech.synthesizer import Synthesizer
 
 DEFAULT_LLM_REPO = "dskjal/Anime-Llasa-3B-Captions-GGUF"
 DEFAULT_LLM_FILE = "Anime-Llasa-3B-Captions.Q8_0.gguf"
 
 
+class InputError(ValueError):
+    """What was asked on the command line can't be done; the message says why and what to do."""
+
+
 def say(config: Config, args: argparse.Namespace) -> int:
     """Synthesize text into an audio file."""
-    from .audio.formats import AudioFormat, encode_clip
+    from .audio.formats import encode_clip
+
+    # Everything the user gave is checked before the minutes of model loading.
+    out, fmt = _output(Path(args.output))
+    sentences = _sentences(args.text, config)
+    caption = _caption(config, args.preset)
+    clip_in = _reference_clip(Path(args.reference)) if args.reference else None
+    if args.transcript and clip_in is None:
+        raise InputError("--transcript describes a --reference clip; give the clip too")
+
     from .speech.loader import default_sampling, load_synthesizer
 
-    out = Path(args.output)
-    try:
-        fmt = AudioFormat(out.suffix.lstrip(".").lower() or "wav")
-    except ValueError:
-        print(f"error: {out.suffix!r} is not a format I write; use .wav, .flac or .ogg", file=sys.stderr)
-        return 2
-    caption = _caption(config, args.preset)
     synthesizer = load_synthesizer(config)
     reference = None
-    if args.reference:
-        reference = _reference(synthesizer, Path(args.reference), args.transcript or "", config)
+    if clip_in is not None:
+        reference = _reference(synthesizer, clip_in, args.transcript or "", config)
     sampling = default_sampling(config)
     if args.seed is not None:
         from dataclasses import replace
@@ -38,13 +53,63 @@ def say(config: Config, args: argparse.Namespace) -> int:
         sampling = replace(sampling, seed=args.seed)
     request = SpeechRequest(args.text, Voice(caption, reference), sampling, config.limits.max_clip_seconds)
     clip = synthesizer.synthesize(request)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(encode_clip(clip.samples, clip.sample_rate, fmt))
     r = clip.report
     reasons = ", ".join(reason.value for reason in r.finish_reasons)
     print(f"wrote {out}: {clip.seconds:.2f} s at {clip.sample_rate} Hz, {r.codes} codes, "
           f"{r.sentences} sentence(s), end: {reasons}, seeds {r.seeds}, {r.elapsed_s:.1f} s")
+    for line in _what_was_cut(sentences, r, config):
+        print(f"note: {line}", file=sys.stderr)
     return 0
+
+
+def _output(out: Path) -> tuple[Path, AudioFormat]:
+    from .audio.formats import AudioFormat
+
+    try:
+        fmt = AudioFormat(out.suffix.lstrip(".").lower() or "wav")
+    except ValueError:
+        raise InputError(f"{out.suffix!r} is not a format I write; use .wav, .flac or .ogg") from None
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; name a file in it, like {out / 'speech.wav'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder {out.parent}: {exc.strerror or exc}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"cannot write into {out.parent}: no permission; pick another -o")
+    return out, fmt
+
+
+def _sentences(text: str, config: Config) -> list[str]:
+    """The pieces the synthesizer will speak; InputError when the text is empty or over the limit."""
+    from .speech.sentences import split_sentences
+
+    limit = config.limits.max_text_chars
+    if len(text) > limit:
+        raise InputError(f"the text is {len(text)} characters long; limits.max_text_chars is {limit}: "
+                         "shorten it, or raise the limit in the config file")
+    sentences = split_sentences(text)
+    if not sentences:
+        raise InputError("there is nothing to say: the text is empty or only spaces")
+    return sentences
+
+
+def _what_was_cut(sentences: list[str], report: SynthesisReport, config: Config) -> list[str]:
+    """Which part of the text is missing from the clip, and which limit cut it."""
+    from .speech.llm import FinishReason
+
+    notes = []
+    if report.sentences < len(sentences):
+        rest = "".join(sentences[report.sentences:])
+        notes.append(f"limits.max_clip_seconds ({config.limits.max_clip_seconds:g} s) was reached after "
+                     f"{report.sentences} of {len(sentences)} sentences; {len(rest)} characters were not spoken, "
+                     f"from {rest[:30]!r}")
+    capped = [i + 1 for i, reason in enumerate(report.finish_reasons) if reason == FinishReason.LENGTH]
+    if capped:
+        notes.append(f"{len(capped)} take(s) hit sampling.max_tokens ({config.sampling.max_tokens}) "
+                     "and may end mid-sentence")
+    return notes
 
 
 def _caption(config: Config, preset: str | None) -> VoiceCaption | None:
@@ -56,11 +121,27 @@ def _caption(config: Config, preset: str | None) -> VoiceCaption | None:
     return presets[preset]
 
 
-def _reference(synthesizer, path: Path, transcript: str, config: Config):
+def _reference_clip(path: Path) -> tuple[np.ndarray, int]:
+    """Read and decode the clip to clone before any model loads."""
     from .audio.formats import read_clip
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"--reference {path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"--reference {path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return read_clip(data)
+    except ValueError as exc:
+        raise InputError(f"--reference {path}: {exc}") from None
+
+
+def _reference(synthesizer: Synthesizer, clip: tuple[np.ndarray, int], transcript: str,
+               config: Config) -> ReferenceVoice:
     from .speech.prompt import ReferenceVoice
 
-    samples, rate = read_clip(path.read_bytes())
+    samples, rate = clip
     codes = synthesizer.codec.encode(samples, rate, max_seconds=config.limits.reference_max_seconds)
     return ReferenceVoice(tuple(int(c) for c in codes), transcript)
 
@@ -71,7 +152,7 @@ def doctor(config: Config, args: argparse.Namespace) -> int:
         ("presets", lambda: _check_presets(config)),
         ("opus (voice)", _check_opus),
         ("discord token", lambda: _check_token(config)),
-        ("database folder", lambda: _check_database(config)),
+        ("database", lambda: _check_database(config)),
         ("llama.cpp + Llasa model", lambda: _check_llm(config)),
         ("XCodec2 codec", lambda: _check_codec(config)),
     ]
@@ -106,12 +187,12 @@ def _check_token(config: Config) -> str:
 
 
 def _check_database(config: Config) -> str:
-    folder = config.storage.database.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / ".write-test"
-    probe.write_text("ok")
-    probe.unlink()
-    return f"{folder} is writable"
+    import asyncio
+
+    from .app import check_database
+
+    asyncio.run(check_database(config))
+    return f"{config.storage.database} opens, passes a quick check and takes writes"
 
 
 def _check_llm(config: Config) -> str:
@@ -191,4 +272,4 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=download)
 
 
-__all__ = ["add_commands", "ConfigError"]
+__all__ = ["add_commands", "ConfigError", "InputError"]

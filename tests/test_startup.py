@@ -1,0 +1,50 @@
+"""Start-up: what users can get wrong stops `python -m bot` with one line, before the models load."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_with_database(tmp_path: Path, database: Path) -> Path:
+    """A config whose model is missing: an error about the database proves the store was checked first."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[llm]\nmodel_path = "{tmp_path / "missing.gguf"}"\n'
+        f'[storage]\ndatabase = "{database}"\npresets_dir = "{ROOT / "presets"}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_database_path_that_is_a_folder_stops_start_up_before_the_models(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    assert main(["-c", str(config_with_database(tmp_path, tmp_path)), "run"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path} is a folder, not a database file; set storage.database" in err
+    assert "Traceback" not in err and "missing.gguf" not in err
+
+
+def test_a_damaged_database_stops_start_up_before_the_models(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    database = tmp_path / "bot.sqlite3"
+    database.write_bytes(b"\x00garbage" * 1000)
+    assert main(["-c", str(config_with_database(tmp_path, database)), "run"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: the database {database} is damaged (file is not a database)" in err
+    assert "Traceback" not in err and "missing.gguf" not in err
+
+
+def test_doctor_names_a_database_problem_and_checks_the_rest(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    assert main(["-c", str(config_with_database(tmp_path, tmp_path)), "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL  database: {tmp_path} is a folder" in out
+    assert "ok    presets" in out and "FAIL  llama.cpp + Llasa model" in out
+
+
+def test_a_config_path_that_is_a_folder_is_one_line_not_a_traceback(tmp_path, capsys):
+    assert main(["-c", str(tmp_path), "doctor"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}: is a folder; give the config file itself, like {tmp_path / 'config.toml'}\n"
