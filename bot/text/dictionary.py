@@ -377,8 +377,10 @@ def _json_error(error: Exception) -> str:
     return "nested too deeply"
 
 
-# Layered dictionaries kept (with their automata): one per recent (user, server) pair in use.
-MAX_LAYERED_CACHED = 128
+# Layered dictionaries kept (with their automata), one per recent (user, server) pair that both have
+# words. Small on purpose: a result holds up to 4,000 words (~10 MiB of automaton at 50-character
+# words), and a miss costs only a merge and a compile (~3 ms for 4,000 words, in a thread).
+MAX_LAYERED_CACHED = 32
 
 
 @functools.lru_cache(maxsize=MAX_LAYERED_CACHED)
