@@ -1,4 +1,4 @@
-"""/dict import and the read-aloud dictionary through the fake Discord: clear refusals, work off the event loop."""
+"""/dict import, read-aloud dictionaries and kana through the fake Discord: clear refusals, CPU work off the loop."""
 from __future__ import annotations
 
 import json
@@ -101,3 +101,25 @@ async def test_read_aloud_compiles_a_dictionary_off_the_loop_once_per_change(fak
     assert synth.served == ["ボブ、くさ", "くさだ", "わら"]
     assert compiled_before_change == 1  # the second message reused the first one's automaton
     assert len(compiles) == 2 and loop_thread not in compiles
+
+
+async def test_read_aloud_runs_the_kana_reader_off_the_event_loop(fake_discord, tmp_path, monkeypatch):
+    import bot.text.kana as kana
+
+    threads: list[int] = []
+    real = kana.to_kana
+
+    def spy(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kana, "to_kana", spy)
+    synth = ScriptedSynthesizer(steps=1)
+    async with running_bot(fake_discord, synth, tmp_path / "bot.db"):
+        loop_thread = threading.get_ident()
+        await (await fake_discord.send_interaction("join", user="alice")).wait_reply()
+        await fake_discord.voice[fake_discord.guild].wait_connected()
+        await fake_discord.send_message("今日は雨", author="bob")
+        await fake_discord.voice[fake_discord.guild].wait_for_audio(seconds=0.01, timeout=10)
+    assert synth.served == ["ボブ、きょうはあめ"]
+    assert threads and loop_thread not in threads
