@@ -7,7 +7,7 @@ from collections import deque
 
 import discord
 
-from .audio.source import StreamingSpeechSource
+from .audio.source import PlaybackStats, StreamingSpeechSource
 from .speech.engine import SpeechJob
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ class GuildPlayer:
         self._queue: deque[SpeechJob] = deque()
         self._wakeup = asyncio.Event()
         self._current: tuple[SpeechJob, StreamingSpeechSource] | None = None
+        self.last_played: PlaybackStats | None = None  # of the last item, for logs and tests
         self._task = asyncio.create_task(self._play_forever(), name=f"player-{voice.guild.id}")
 
     @property
@@ -80,13 +81,17 @@ class GuildPlayer:
             except discord.ClientException as exc:  # lost the connection mid-queue
                 log.warning("guild %s: cannot play job %d: %s", self.guild_id, job.id, exc)
                 job.cancel()
+            except Exception:  # one broken item must not end the guild's playback for good
+                log.exception("guild %s: playing job %d failed", self.guild_id, job.id)
+                job.cancel()
 
     async def _play(self, job: SpeechJob) -> None:
-        # Start the voice stream with the first real audio, not with silence ahead of it.
-        await job.audio_ready()
+        # Start when the audio made so far, plus what generation adds meanwhile, lasts to the end
+        # (see speech.pacing): slow generation then plays late but whole, never choppy.
+        await job.playable()
         if job.cancelled or not self.voice.is_connected():
             return
-        source = StreamingSpeechSource(job.chunks, self.sample_rate)
+        source = StreamingSpeechSource(job.audio.reader(), self.sample_rate, name=f"guild {self.guild_id} job {job.id}")
         finished = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -104,3 +109,6 @@ class GuildPlayer:
             self._current = None
             if self.voice.is_playing():
                 self.voice.stop()
+            self.last_played = source.stats()
+            log.info("guild %s: played job %d: %s; started with %.2f s of audio after %d chunk(s)",
+                     self.guild_id, job.id, self.last_played, job.start.opened_at_s or 0.0, job.start.opened_after_chunks)

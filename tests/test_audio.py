@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import io
-import queue
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from bot.audio.formats import AudioFormat, encode_clip, encode_within, read_clip
-from bot.audio.source import FRAME_BYTES, SILENCE, StreamingSpeechSource
+from bot.audio.source import FRAME_BYTES, SILENCE, PlaybackStats, StreamingSpeechSource
+from bot.speech.audio_feed import AudioFeed
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -18,15 +18,15 @@ def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
 
 
 def test_source_streams_whole_frames_with_silence_on_underrun_and_a_padded_tail():
-    chunks: queue.SimpleQueue = queue.SimpleQueue()
-    source = StreamingSpeechSource(chunks, 44100)
+    feed = AudioFeed()
+    source = StreamingSpeechSource(feed.reader(), 44100)
     assert source.read() == SILENCE  # nothing generated yet: silence, not the end
-    chunks.put(tone(0.5, 44100))
+    feed.append(tone(0.5, 44100))
     frames = []
     while (frame := source.read()) != SILENCE:
         frames.append(frame)
-    chunks.put(tone(0.51, 44100))
-    chunks.put(None)
+    feed.append(tone(0.51, 44100))
+    feed.end()
     while frame := source.read():
         frames.append(frame)
     assert all(len(f) == FRAME_BYTES for f in frames)
@@ -35,12 +35,43 @@ def test_source_streams_whole_frames_with_silence_on_underrun_and_a_padded_tail(
     assert abs(len(pcm) / 48000 - 1.01) < 0.03
     spectrum = np.abs(np.fft.rfft(pcm[:, 0].astype(float)))
     assert abs(np.argmax(spectrum) * 48000 / len(pcm) - 440) < 5  # resampled, pitch kept
+    # One silent frame before any audio, one break in the middle of the speech.
+    stats = source.stats()
+    assert (stats.underruns, stats.gap_frames, stats.gaps, stats.longest_gap_frames) == (2, 1, 1, 1)
+    assert stats.frames == len(frames)
+
+
+def test_a_stall_in_the_middle_of_speech_is_counted_and_logged_with_its_length(caplog):
+    feed = AudioFeed()
+    source = StreamingSpeechSource(feed.reader(), 48000, name="job 7")
+    feed.append(np.full(960 * 3, 0.1, np.float32))
+    heard = [source.read() for _ in range(3 + 4)]  # 3 frames of speech, then 4 with nothing to play
+    feed.append(np.full(960, 0.1, np.float32))
+    feed.end()
+    while frame := source.read():
+        heard.append(frame)
+    assert heard[3:7] == [SILENCE] * 4
+    assert source.stats() == PlaybackStats(frames=4, underruns=4, gap_frames=4, gaps=1, longest_gap_frames=4)
+    assert "job 7: generation stalled, 80 ms of silence inserted after 0.06 s of speech" in caplog.text
+
+
+def test_two_readers_of_one_feed_each_hear_all_of_it():
+    feed = AudioFeed()
+    first = feed.reader()
+    feed.append(np.ones(3, np.float32))
+    second = feed.reader()
+    feed.append(np.zeros(2, np.float32))
+    feed.end()
+    for reader in (first, second):
+        chunks, ended = reader.take()
+        assert ended and [len(c) for c in chunks] == [3, 2]
+        assert reader.take() == ([], True)
 
 
 def test_skip_ends_the_source_at_the_next_frame():
-    chunks: queue.SimpleQueue = queue.SimpleQueue()
-    chunks.put(tone(2.0, 16000))
-    source = StreamingSpeechSource(chunks, 16000)
+    feed = AudioFeed()
+    feed.append(tone(2.0, 16000))
+    source = StreamingSpeechSource(feed.reader(), 16000)
     assert len(source.read()) == FRAME_BYTES
     source.stop()
     assert source.read() == b""

@@ -52,6 +52,7 @@ class SynthesisReport:
     seeds: list[int] = field(default_factory=list)
     first_audio_s: float | None = None
     elapsed_s: float = 0.0
+    longest_s: float | None = None  # the most audio this request can make (known once the text is split)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,10 @@ class Synthesizer:
         started = time.perf_counter()
         budget = int(request.max_seconds * CODES_PER_SECOND)
         pause = np.zeros(int(self.pause_s * self.sample_rate), dtype=np.float32)
-        for index, sentence in enumerate(split_sentences(request.text, self.max_sentence_chars)):
+        sentences = split_sentences(request.text, self.max_sentence_chars)
+        codes = min(budget, len(sentences) * request.sampling.max_tokens)
+        report.longest_s = codes / CODES_PER_SECOND + max(len(sentences) - 1, 0) * len(pause) / self.sample_rate
+        for index, sentence in enumerate(sentences):
             if should_stop() or budget <= 0:
                 break
             if index:

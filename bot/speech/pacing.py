@@ -1,0 +1,161 @@
+"""When to start playing speech that is still being generated, so that it never runs dry.
+
+Generation that is slower than real time must not start playing at the first chunk: the player
+would run out of audio and Discord would hear silence in the middle of a word. Instead a message
+starts once the audio already made, plus what generation will add at its measured speed, covers
+the rest of the message. Faster than real time, the first chunk starts it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Plan with a rate this much slower than measured, and this much extra audio in hand, so that
+# jitter (a busy machine, a slow chunk, the player thread's 20 ms ticks) does not empty the buffer.
+RATE_MARGIN = 0.15
+LEAD_S = 0.05
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One job's generation so far, as the start rule sees it (all in audio or wall seconds)."""
+
+    produced_s: float   # audio made so far
+    expected_s: float   # how long the whole message will be (exact once ended)
+    rate: float         # audio seconds generated per wall second from now on (0: unknown)
+    chunk_s: float      # the audio arrives in pieces up to this long
+    ended: bool = False
+
+
+def can_start(p: Progress) -> bool:
+    """True when playback started now will not run out of audio before generation ends.
+
+    The pieces still to come arrive chunk_s/rate apart; the audio in hand must last until the
+    first of them (matters when faster than real time) and until the last (slower).
+    """
+    if p.ended:
+        return True
+    if p.produced_s <= 0 or p.rate <= 0:
+        return False
+    rate = p.rate * (1 - RATE_MARGIN)
+    remaining = max(p.expected_s - p.produced_s, 0.0)
+    piece = min(p.chunk_s, remaining) if remaining else 0.0
+    until_first = piece / rate
+    until_last = remaining / rate - remaining + piece
+    return p.produced_s >= max(until_first, until_last) + LEAD_S
+
+
+class Learned:
+    """A running estimate that follows bad news at once and good news slowly.
+
+    Underestimating a message's length or overestimating the machine's speed causes gaps;
+    the opposite only costs a little latency, so the estimate leans to the safe side.
+    """
+
+    def __init__(self, *, safe_is_high: bool, weight: float = 0.25) -> None:
+        self.value: float | None = None
+        self._safe_is_high = safe_is_high
+        self._weight = weight
+
+    def add(self, sample: float) -> None:
+        worse = self.value is None or (sample > self.value) == self._safe_is_high
+        self.value = sample if worse else (1 - self._weight) * self.value + self._weight * sample  # type: ignore[operator]
+
+
+class SpeechPacing:
+    """What this machine has learned across jobs: generation speed and seconds per character.
+
+    Used from the engine's worker thread only.
+    """
+
+    def __init__(self) -> None:
+        self.rate = Learned(safe_is_high=False)           # audio s per wall s, after the first chunk
+        self.seconds_per_char = Learned(safe_is_high=True)
+
+    def expected_seconds(self, text: str, cap_s: float, produced_s: float) -> float:
+        """The message's length from its text, never above the request's cap.
+
+        Once more audio exists than the text suggested, the estimate was wrong: fall back to the cap.
+        """
+        per_char = self.seconds_per_char.value
+        if per_char is None:
+            return cap_s
+        guess = per_char * max(len(text), 1)
+        return min(guess, cap_s) if produced_s < guess else cap_s
+
+    def learn(self, text: str, clip_s: float | None, after_first_audio_s: float, after_first_wall_s: float) -> None:
+        """Fold in one job: its length (None when it did not finish), and its speed once audio flowed."""
+        if clip_s:
+            self.seconds_per_char.add(clip_s / max(len(text), 1))
+        if after_first_audio_s > 0 and after_first_wall_s > 0:
+            self.rate.add(after_first_audio_s / after_first_wall_s)
+
+
+class StartGate:
+    """Evaluates `can_start` for one job as its chunks arrive (on the worker thread)."""
+
+    # How many wall seconds of the learned rate count against the job's own measurements.
+    PRIOR_WALL_S = 1.0
+
+    def __init__(self, pacing: SpeechPacing, text: str) -> None:
+        self._pacing = pacing
+        self._text = text
+        self._started_at = 0.0
+        self.produced_s = 0.0
+        self.chunks = 0
+        self.chunk_s = 0.0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self._first_s = 0.0
+        self.open = False
+        self.opened_at_s: float | None = None   # audio in hand when playback was allowed to start
+        self.opened_after_chunks = 0
+
+    def begin(self, now: float) -> None:
+        """Generation (prompt included) starts now."""
+        self._started_at = now
+
+    def add(self, seconds: float, now: float, cap_s: float) -> bool:
+        """Count a chunk (the clip can be at most cap_s long); True the first time it may start playing."""
+        self.chunks += 1
+        self.produced_s += seconds
+        self.chunk_s = max(self.chunk_s, seconds)
+        self.last_at = now
+        if self.first_at is None:
+            self.first_at, self._first_s = now, seconds
+        if self.open:
+            return False
+        expected = self._pacing.expected_seconds(self._text, cap_s, self.produced_s)
+        progress = Progress(self.produced_s, max(expected, self.produced_s), self.rate(now), self.chunk_s)
+        return self._open_if(can_start(progress))
+
+    def end(self) -> bool:
+        """Generation ended: whatever exists can play. True if this opened the gate."""
+        return self._open_if(True)
+
+    def rate(self, now: float) -> float:
+        """Audio seconds per wall second: the job's own speed since its first chunk, weighed
+        against what earlier jobs measured; the first chunk alone (prompt time included) when
+        nothing was learned yet."""
+        assert self.first_at is not None
+        prior = self._pacing.rate.value
+        audio, wall = self.produced_s - self._first_s, now - self.first_at
+        if prior is not None:
+            return (audio + prior * self.PRIOR_WALL_S) / (wall + self.PRIOR_WALL_S)
+        if wall > 0 and audio > 0:
+            return audio / wall
+        return self.produced_s / max(now - self._started_at, 1e-6)
+
+    def learn(self, *, finished: bool) -> None:
+        """Teach the machine-wide estimates what this job showed (its length only if it finished)."""
+        if self.first_at is None or self.last_at is None:
+            return
+        self._pacing.learn(self._text, self.produced_s if finished else None,
+                           self.produced_s - self._first_s, self.last_at - self.first_at)
+
+    def _open_if(self, condition: bool) -> bool:
+        if self.open or not condition:
+            return False
+        self.open = True
+        self.opened_at_s = self.produced_s
+        self.opened_after_chunks = self.chunks
+        return True

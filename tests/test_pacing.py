@@ -1,0 +1,89 @@
+"""The start rule: play a message once the audio in hand lasts until generation has made the rest."""
+from __future__ import annotations
+
+import pytest
+
+from bot.speech.pacing import Learned, Progress, SpeechPacing, StartGate, can_start
+
+
+def test_faster_than_real_time_starts_at_the_first_chunk():
+    assert can_start(Progress(produced_s=0.5, expected_s=10.0, rate=1.5, chunk_s=0.5))
+
+
+def test_nothing_made_or_speed_unknown_never_starts_unless_generation_ended():
+    assert not can_start(Progress(0.0, 4.0, rate=3.0, chunk_s=0.5))
+    assert not can_start(Progress(0.5, 4.0, rate=0.0, chunk_s=0.5))
+    assert can_start(Progress(0.5, 0.5, rate=0.0, chunk_s=0.5, ended=True))
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.6, 0.9])
+def test_slower_than_real_time_waits_for_the_share_of_audio_it_cannot_catch_up(rate):
+    total, chunk = 10.0, 0.5
+    produced = [chunk * k for k in range(1, 21)]
+    start = next(p for p in produced if can_start(Progress(p, total, rate, chunk)))
+    # Played from `start` on, the audio never runs out: each later chunk arrives (at the real
+    # rate) before the audio ahead of it has been played.
+    for k in range(1, round((total - start) / chunk) + 1):
+        arrives = k * chunk / rate
+        assert start + (k - 1) * chunk >= arrives
+    # ...and it does not wait much longer than that needs (the safety margin only).
+    assert start <= total * (1 - rate * 0.85) + chunk + 0.05 + chunk
+    assert start < total
+
+
+def test_a_slower_machine_waits_longer():
+    def start(rate: float) -> float:
+        return next(p / 2 for p in range(1, 21) if can_start(Progress(p / 2, 10.0, rate, 0.5)))
+
+    assert start(0.3) > start(0.6) > start(0.9) > start(1.5) == 0.5
+
+
+def test_learned_values_follow_bad_news_at_once_and_good_news_slowly():
+    rate = Learned(safe_is_high=False)
+    rate.add(1.0)
+    rate.add(0.5)
+    assert rate.value == 0.5
+    rate.add(1.0)
+    assert 0.5 < rate.value < 1.0
+
+
+def test_expected_length_comes_from_the_text_capped_and_falls_back_to_the_cap_when_overrun():
+    pacing = SpeechPacing()
+    assert pacing.expected_seconds("あいうえお", cap_s=4.0, produced_s=0.5) == 4.0  # nothing learned yet
+    pacing.learn("あいうえお", clip_s=1.0, after_first_audio_s=0.5, after_first_wall_s=1.0)
+    assert pacing.expected_seconds("あいうえおかきくけこ", cap_s=4.0, produced_s=0.5) == pytest.approx(2.0)
+    assert pacing.expected_seconds("あ" * 100, cap_s=4.0, produced_s=0.5) == 4.0
+    assert pacing.expected_seconds("あいうえお", cap_s=4.0, produced_s=1.5) == 4.0  # the text guess was short
+    assert pacing.rate.value == 0.5
+
+
+def test_the_gate_uses_the_learned_speed_at_the_first_chunk_and_its_own_after():
+    pacing = SpeechPacing()
+    pacing.learn("x", None, after_first_audio_s=3.0, after_first_wall_s=2.0)  # 1.5× on this machine
+    fast = StartGate(pacing, "x")
+    fast.begin(now=0.0)
+    assert fast.add(0.5, now=5.0, cap_s=4.0)  # a long prompt, but the speed is known: go
+    assert (fast.opened_after_chunks, fast.opened_at_s) == (1, 0.5)
+
+    def first_chunk_played(job_speed: float) -> int:
+        pacing = SpeechPacing()
+        pacing.learn("x", None, after_first_audio_s=0.8, after_first_wall_s=1.0)  # 0.8× so far
+        gate = StartGate(pacing, "x")
+        gate.begin(now=0.0)
+        opened = [gate.add(0.5, now=1.0 + k * 0.5 / job_speed, cap_s=4.0) for k in range(8)]
+        assert opened.count(True) == 1
+        return opened.index(True)
+
+    # This job's own pace refines the learned one: slower than expected waits longer.
+    assert 0 < first_chunk_played(0.8) < first_chunk_played(0.4) < 7
+    slow = StartGate(SpeechPacing(), "x")
+    slow.begin(now=0.0)
+    slow.add(0.5, now=0.1, cap_s=4.0)
+    assert not slow.end()  # already open
+
+
+def test_with_nothing_learned_the_first_chunk_counts_its_prompt_time():
+    gate = StartGate(SpeechPacing(), "x")
+    gate.begin(now=0.0)
+    assert not gate.add(0.5, now=1.0, cap_s=4.0)  # 0.5× counting the prompt: too slow to start
+    assert gate.end() and gate.opened_after_chunks == 1
