@@ -76,7 +76,7 @@ async def test_an_import_is_parsed_and_checked_off_the_event_loop(fake_discord, 
 
 
 async def test_read_aloud_compiles_a_dictionary_off_the_loop_once_per_change(fake_discord, tmp_path, monkeypatch):
-    compiles = _spy(monkeypatch, "_compile")
+    compiles, builds = _spy(monkeypatch, "_compile"), _spy(monkeypatch, "_validated_table")
     synth = ScriptedSynthesizer(steps=1)
     voice = fake_discord.voice[fake_discord.guild]
 
@@ -101,6 +101,7 @@ async def test_read_aloud_compiles_a_dictionary_off_the_loop_once_per_change(fak
     assert synth.served == ["ボブ、くさ", "くさだ", "わら"]
     assert compiled_before_change == 1  # the second message reused the first one's automaton
     assert len(compiles) == 2 and loop_thread not in compiles
+    assert builds and loop_thread not in builds  # the stored entries are checked in a thread too
 
 
 async def test_read_aloud_runs_the_kana_reader_off_the_event_loop(fake_discord, tmp_path, monkeypatch):
