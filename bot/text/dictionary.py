@@ -14,7 +14,7 @@ from typing import Any
 import ahocorasick
 
 from .errors import DictionaryError
-from .rules import to_nfkc
+from .rules import to_nfkc, unicode_emoji
 
 FORMAT_NAME = "anime-llasa-bot/reading-dictionary"
 FORMAT_VERSION = 1
@@ -192,7 +192,7 @@ class ReadingDictionary:
         pairs = _entries_of(document)
         if len(pairs) > cls.MAX_ENTRIES:
             raise DictionaryError(f"a dictionary holds at most {cls.MAX_ENTRIES} words; this file has {len(pairs)} entries")
-        return cls._of_table(_validated_table(pairs, numbered=True))
+        return cls._of_table(_validated_table(pairs, from_file=True))
 
 
 def normalize_word(word: Any) -> str:
@@ -213,7 +213,19 @@ def normalize_word(word: Any) -> str:
 
 
 def checked_entry(word: Any, reading: Any) -> tuple[str, str]:
-    """One (word, reading) as a dictionary keeps it, normalised; DictionaryError says what is wrong."""
+    """A new (word, reading) from a user, normalised; DictionaryError says what is wrong.
+
+    Stricter than loading a stored dictionary (which must keep loading): a word that could never
+    match is refused here, so that nobody adds one and wonders why it is not read.
+    """
+    word, reading = _entry(word, reading)
+    if unicode_emoji(word, "drop") != word:
+        raise DictionaryError(f"the word {_shown(word)} holds emoji, which chat text loses (or has read by "
+                              "name) before the dictionary is applied, so it would never match")
+    return word, reading
+
+
+def _entry(word: Any, reading: Any) -> tuple[str, str]:
     word = normalize_word(word)
     return word, _checked_reading(word, reading)
 
@@ -234,20 +246,21 @@ def _checked_reading(word: str, reading: Any) -> str:
     return reading
 
 
-def _validated_table(pairs: Iterable[tuple[Any, Any]], *, numbered: bool = False) -> dict[str, tuple[str, str]]:
-    """folded word → (word, reading). Later duplicates win, unless `numbered` (a file): then two
-    readings for one word are refused, and every error starts with the entry's number."""
+def _validated_table(pairs: Iterable[tuple[Any, Any]], *, from_file: bool = False) -> dict[str, tuple[str, str]]:
+    """folded word → (word, reading). Later duplicates win, unless `from_file`: then every entry is
+    new input (checked_entry), two readings for one word are refused, and errors name the entry."""
     table: dict[str, tuple[str, str]] = {}
     first_seen: dict[str, int] = {}
+    check = checked_entry if from_file else _entry
     for index, (word, reading) in enumerate(pairs, start=1):
         try:
-            word, reading = checked_entry(word, reading)
+            word, reading = check(word, reading)
         except DictionaryError as error:
-            if not numbered:
+            if not from_file:
                 raise
             raise DictionaryError(f"entry {index}: {error}") from None
         key = _fold(word)
-        if numbered and key in table and table[key][1] != reading:
+        if from_file and key in table and table[key][1] != reading:
             earlier = table[key][0]
             raise DictionaryError(
                 f"entries {first_seen[key]} and {index} give one word two readings ({_shown(earlier)} → "

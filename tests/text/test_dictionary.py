@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import bot.text.dictionary as dictionary_module
+from bot.text.dictionary import checked_entry
 
 from bot.text import DictionaryError, ReadingDictionary, ReadingSettings, speakable_phrase, speakable_text
 from tests.text.fakes import ALICE_ID, chat
@@ -184,6 +185,16 @@ def test_every_malformed_import_is_refused_with_a_message_that_says_where(text, 
     with pytest.raises(DictionaryError, match=message) as refused:
         ReadingDictionary.from_json(text)
     assert len(str(refused.value)) < 300  # a Discord reply over 2,000 characters would not even send
+
+
+def test_a_new_word_holding_emoji_is_refused_but_a_stored_one_still_loads():
+    # Chat emoji are dropped (or named) before the dictionary runs: such a word could never match.
+    with pytest.raises(DictionaryError, match="entry 2: the word '草😂' holds emoji"):
+        ReadingDictionary.from_json(_entries_file({"word": "草", "reading": "くさ"}, {"word": "草😂", "reading": "わら"}))
+    with pytest.raises(DictionaryError, match="holds emoji"):
+        checked_entry("😂", "わら")
+    assert checked_entry("ｗ♥", "わらはーと") == ("w♥", "わらはーと")  # ♥ is kept in chat text, so it can match
+    assert len(ReadingDictionary({"草😂": "わら", "草": "くさ"})) == 2  # a dictionary saved before this rule
 
 
 def test_an_entry_given_twice_with_the_same_reading_is_read_once():
