@@ -1,6 +1,7 @@
 """Start-up: what users can get wrong stops `python -m bot` with one line, before the models load."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from bot.__main__ import main
@@ -48,3 +49,17 @@ def test_doctor_names_a_database_problem_and_checks_the_rest(tmp_path, capsys, m
 def test_a_config_path_that_is_a_folder_is_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["-c", str(tmp_path), "doctor"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path}: is a folder; give the config file itself, like {tmp_path / 'config.toml'}\n"
+
+
+def test_a_codec_device_without_a_gpu_is_reported_before_the_llm_loads(tmp_path, tiny_gguf, capsys, caplog, monkeypatch):
+    import torch
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine, as one without a GPU
+    config = tmp_path / "config.toml"
+    config.write_text(f'[llm]\nmodel_path = "{tiny_gguf}"\n[codec]\ndevice = "cuda"\n'
+                      f'[storage]\ndatabase = "{tmp_path / "bot.sqlite3"}"\npresets_dir = "{ROOT / "presets"}"\n')
+    assert main(["-c", str(config), "say", "こんにちは", "-o", str(tmp_path / "a.wav")]) == 2
+    captured = capsys.readouterr()
+    assert "error: codec.device is 'cuda' but torch sees no CUDA GPU" in captured.err
+    assert not [r for r in caplog.records if r.name == "bot.speech.llm" and r.getMessage().startswith("loaded")]

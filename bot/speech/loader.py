@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from ..config import Config
-from .codec import SpeechCodec
+from .codec import CodecError, SpeechCodec
 from .llm import LlasaModel, LoadOptions, Sampling
 from .synthesizer import Synthesizer
 
@@ -11,12 +11,15 @@ log = logging.getLogger(__name__)
 
 
 def codec_device(requested: str) -> str:
-    """'auto' means CUDA when torch sees a GPU, else the CPU."""
-    if requested != "auto":
-        return requested
+    """'auto' means CUDA when torch sees a GPU, else the CPU; CodecError when 'cuda' can't be had."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise CodecError("codec.device is 'cuda' but torch sees no CUDA GPU (a CPU-only torch, or no driver); "
+                         "set codec.device to 'auto' or 'cpu'")
+    return requested
 
 
 def llm_options(config: Config) -> LoadOptions:
@@ -35,10 +38,11 @@ def default_sampling(config: Config) -> Sampling:
 
 def load_synthesizer(config: Config) -> Synthesizer:
     """Load both models once; ModelError / CodecError explain what is missing."""
+    device = codec_device(config.codec.device)  # a wrong device fails now, not after the LLM loaded
     llm = LlasaModel.load(config.llm.model_path, llm_options(config))
     codec = SpeechCodec.load(
         config.codec.source,
-        device=codec_device(config.codec.device),
+        device=device,
         dtype=config.codec.dtype,
         local_files_only=config.codec.local_files_only,
     )
