@@ -253,6 +253,17 @@ def download(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    # llama.cpp takes a 32-bit seed; a larger one would fail inside the model after it loaded.
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not -1 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"{seed} is out of range; use -1 (random) or 0 to 4294967295")
+    return seed
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("say", help="synthesize text into an audio file")
     p.add_argument("text")
@@ -260,7 +271,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="a caption preset name from the presets folder")
     p.add_argument("--reference", help="an audio clip whose voice to clone")
     p.add_argument("--transcript", help="what is said in the reference clip")
-    p.add_argument("--seed", type=int, help="sampling seed, for a reproducible take")
+    p.add_argument("--seed", type=_seed, help="sampling seed (0 to 4294967295; -1 random), for a reproducible take")
     p.set_defaults(handler=say)
 
     p = sub.add_parser("doctor", help="check the models, codec and settings and report problems")

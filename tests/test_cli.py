@@ -101,3 +101,10 @@ def test_say_says_which_part_of_a_long_text_the_clip_limit_cut(tmp_path, tiny_gg
     assert len(samples) <= rate * 1.2  # 1 s of codes and the pause between sentences
     assert "limits.max_clip_seconds (1 s) was reached after 2 of 3 sentences; 51 characters were not spoken" in captured.err
     assert "hit sampling.max_tokens (40)" in captured.err
+
+
+def test_a_seed_out_of_range_is_refused_by_the_argument_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["-c", str(unloadable_config(tmp_path)), "say", "a", "--seed", str(2**32)])
+    assert exit_.value.code == 2
+    assert "--seed: 4294967296 is out of range; use -1 (random) or 0 to 4294967295" in capsys.readouterr().err
