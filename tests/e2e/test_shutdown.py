@@ -21,6 +21,7 @@ from bot.speech.captions import load_presets
 from bot.speech.engine import EngineClosed, Owner, SpeechEngine
 from bot.speech.llm import Sampling
 from bot.store.database import Database
+from tests.e2e.harness import running_bot
 from tests.fakediscord import FakeDiscord, pointed_at
 from tests.fakes import ScriptedSynthesizer
 
@@ -110,3 +111,25 @@ def test_a_signal_shuts_down_in_order_with_speech_in_flight(sig, tmp_path, caplo
     assert thread_errors == []
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or "loop is closed" in r.getMessage()]
     assert problems == []
+
+
+async def test_a_command_during_shutdown_is_answered_not_started(fake_discord, tmp_path):
+    synth = ScriptedSynthesizer(steps=5)
+    synth.gate = threading.Event()  # the first job holds the worker, so shutdown waits in its first step
+    voice = fake_discord.voice[fake_discord.guild]
+    async with running_bot(fake_discord, synth, tmp_path / "bot.db") as bot:
+        await (await fake_discord.send_interaction("join", user="alice")).wait_reply()
+        await voice.wait_connected()
+        await fake_discord.send_message("最初", author="bob")
+        while not synth.served:  # the worker picked the job up and waits at the gate
+            await asyncio.sleep(0.01)
+        closing = asyncio.create_task(bot.close())
+        await asyncio.sleep(0)
+        assert bot.shutting_down
+
+        handle = await fake_discord.send_interaction("say", {"text": "まだ?"}, user="carol")
+        reply = await handle.wait_reply()
+        synth.gate.set()
+        await asyncio.wait_for(closing, timeout=HANG_GUARD_S)
+    assert reply.ephemeral and "shutting down; try again in a minute" in reply.content
+    assert len(synth.served) == 1  # the refused /say never reached the engine
