@@ -7,6 +7,7 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -196,6 +197,9 @@ def run_bot(config: Config) -> int:
         return 2
     except discord.PrivilegedIntentsRequired:
         log.error("enable the Message Content intent for the bot in the Discord developer portal (Bot → Privileged Gateway Intents)")
+        return 2
+    except aiohttp.ClientConnectionError as exc:  # at log-in; once connected, discord.py reconnects by itself
+        log.error("cannot reach Discord (%s); check the network connection, proxy or firewall, and start again", exc)
         return 2
     return 0
 
