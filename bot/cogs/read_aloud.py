@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..speech.engine import EngineBusy, JobState, Owner, Priority, SpeechJob
+from ..speech.engine import EngineBusy, Owner, Priority, SpeechJob
 from ..store.dictionary import DictScope
 from ..text.dictionary import ReadingDictionary
 from ..text.message import Attachment, ChatMessage, ReadingSettings
@@ -31,7 +31,6 @@ READ_ALOUD_MAX_SECONDS = 60.0
 # Bounds on what the reader remembers (module constants: bot/config.py has no place for them yet).
 MAX_CACHED_DICTIONARIES = 512  # compiled dictionaries, least recently used evicted
 MAX_TRACKED_JOBS = 256         # a hard cap on `spoken` on top of releasing finished jobs
-_FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass
@@ -56,6 +55,7 @@ class ReadAloudCog(commands.Cog):
         # Observability for tests and logs: message id → (received, job), for jobs still being
         # generated only. A finished job holds its whole clip, so it is released (see _track).
         self.spoken: dict[int, tuple[float, SpeechJob]] = {}
+        self._watchers: set[asyncio.Future] = set()
         self.limits = rate_limits(bot)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
@@ -95,8 +95,8 @@ class ReadAloudCog(commands.Cog):
     async def read_stop(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         assert interaction.guild_id is not None
         target = channel.id if channel else interaction.channel_id
-        check_can_bind(interaction, target)
         session = self.sessions.get(interaction.guild_id)
+        check_can_bind(interaction, target, stopping=True)
         if session is None or target not in session.channel_ids:
             raise UserError(f"I'm not reading <#{target}>")
         remaining = tuple(sorted(session.channel_ids - {target}))
@@ -142,12 +142,25 @@ class ReadAloudCog(commands.Cog):
             self._track(message.id, received, job)
 
     def _track(self, message_id: int, received: float, job: SpeechJob) -> None:
-        """Remember a message's job while it runs; finished ones are released here."""
-        for done in [mid for mid, (_, j) in self.spoken.items() if j.state in _FINISHED]:
-            del self.spoken[done]
+        """Remember a message's job while it runs, and let go of it (and its clip) when it ends."""
         while len(self.spoken) >= MAX_TRACKED_JOBS:
             del self.spoken[next(iter(self.spoken))]
         self.spoken[message_id] = (received, job)
+        watcher = asyncio.ensure_future(job.result())
+        self._watchers.add(watcher)
+
+        def release(done: asyncio.Future) -> None:
+            self._watchers.discard(done)
+            if self.spoken.get(message_id, (0.0, None))[1] is job:
+                del self.spoken[message_id]
+            if not done.cancelled():
+                done.exception()  # failures are the player's and the engine's to log
+
+        watcher.add_done_callback(release)
+
+    async def cog_unload(self) -> None:
+        for watcher in list(self._watchers):
+            watcher.cancel()
 
     def _speak(self, player, session: ReadAloudSession, settings: "GuildSettings", user_id: int, text: str, profile):
         """Queue text in the user's voice, within the server's queue limit; None when dropped."""
@@ -193,6 +206,10 @@ class ReadAloudCog(commands.Cog):
             return
         if await self.bot.guild_settings.is_opted_out(member.guild.id, member.id):
             return  # opted out: the bot says nothing about them, not even their name
+        if not self.limits.messages.allow(member.id):
+            # Hopping in and out of voice is flooding too; it shares the member's message budget.
+            log.info("guild %s: user %s joins and leaves too fast, not announcing", member.guild.id, member.id)
+            return
         reading = ReadingSettings.from_dict(settings.reading, ignore_unknown=True)
         profile = await self.bot.voices.get(member.id)
         dictionary = await self._dictionary(member.guild.id, member.id)
@@ -232,6 +249,17 @@ class ReadAloudCog(commands.Cog):
 
     def forget_dictionary(self, scope: DictScope) -> None:
         self._dictionaries.pop(scope, None)
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel leaves the server's read list (which the store caps in size)."""
+        settings = await self.bot.guild_settings.get(channel.guild.id)
+        if channel.id in settings.read_channel_ids:
+            remaining = tuple(c for c in settings.read_channel_ids if c != channel.id)
+            await self.bot.guild_settings.update(channel.guild.id, read_channel_ids=remaining)
+        session = self.sessions.get(channel.guild.id)
+        if session is not None:
+            session.channel_ids.discard(channel.id)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -210,3 +210,37 @@ async def test_a_flood_of_messages_is_dropped_with_a_log_line(fake_discord, tmp_
                     any("ふつう" in t for t in synth.served), "the allowed messages")
         dropped = [r for r in caplog.records if "posting too fast" in r.getMessage()]
     assert len(dropped) == 4
+
+
+async def test_hopping_in_and_out_of_voice_is_announced_only_within_the_budget(fake_discord, tmp_path, caplog):
+    synth = ScriptedSynthesizer(steps=1)
+    caplog.set_level(logging.INFO, logger="bot.cogs.read_aloud")
+    async with running_bot(fake_discord, synth, tmp_path / "bot.db") as bot:
+        limiter = bot.get_cog("ReadAloudCog").limits.messages
+        limiter.clock = lambda: 1000.0
+        await _join(fake_discord)
+        hops = limiter.burst + 4
+        carol, voice = fake_discord.user("carol"), bot.get_channel(fake_discord.guild.voice.id)
+        for n in range(hops):
+            await fake_discord.move_member("carol", None if n % 2 else fake_discord.guild.voice)
+            # One hop at a time, as the bot sees them (the fake builds each event when it sends it).
+            await until(lambda: (carol.id in {m.id for m in voice.members}) == (n % 2 == 0), f"hop {n}")
+        await until(lambda: sum("joins and leaves too fast" in r.getMessage() for r in caplog.records) == 4,
+                    "the extra hops to be dropped")
+        await until(lambda: len(synth.served) == limiter.burst, "the allowed announcements")
+    assert all(t.startswith("カロルさんが") for t in synth.served)
+
+
+async def test_a_deleted_channel_leaves_the_read_list_and_a_gone_one_can_be_stopped(fake_discord, tmp_path):
+    other = fake_discord.world.add_text_channel(fake_discord.guild, "other")
+    async with running_bot(fake_discord, ScriptedSynthesizer(steps=1), tmp_path / "bot.db") as bot:
+        await _join(fake_discord)
+        start = await fake_discord.send_interaction("read", {"channel": other}, subcommand="start", user="alice")
+        await start.wait_reply()
+        guild_id = fake_discord.guild.id
+        assert other.id in (await bot.guild_settings.get(guild_id)).read_channel_ids
+        bot.dispatch("guild_channel_delete", bot.get_channel(other.id))
+        reader = bot.get_cog("ReadAloudCog")
+        await until(lambda: other.id not in reader.sessions[guild_id].channel_ids, "the deleted channel to be dropped")
+        saved = (await bot.guild_settings.get(guild_id)).read_channel_ids
+    assert other.id not in saved and fake_discord.guild.text.id in saved
