@@ -9,7 +9,7 @@ import soundfile as sf
 from tests.e2e.harness import running_bot
 
 
-async def test_a_message_is_spoken_by_the_real_engine_while_it_is_generated(fake_discord, tmp_path, tiny_synthesizer):
+async def test_a_message_is_spoken_whole_by_the_real_engine(fake_discord, tmp_path, tiny_synthesizer):
     voice = fake_discord.voice[fake_discord.guild]
     async with running_bot(fake_discord, tiny_synthesizer, tmp_path / "bot.db") as bot:
         await (await fake_discord.send_interaction("join", user="alice")).wait_reply()
@@ -22,14 +22,19 @@ async def test_a_message_is_spoken_by_the_real_engine_while_it_is_generated(fake
         clip = await job.result()
         generated = time.monotonic() - sent
         await voice.wait_until_silent(timeout=30)
+        played = bot.players[fake_discord.guild.id].last_played
+    start = job.start
     print(f"\nlatency: first RTP packet {first_packet * 1000:.0f} ms after the message; "
-          f"generation ended after {generated * 1000:.0f} ms; clip {clip.seconds:.2f} s, {clip.report.codes} codes")
+          f"generation ended after {generated * 1000:.0f} ms; clip {clip.seconds:.2f} s, {clip.report.codes} codes; "
+          f"started after {start.opened_after_chunks}/{start.chunks} chunks; "
+          f"underrun frames {played.underruns}, after first audio {played.gap_frames} in {played.gaps} gap(s)")
     assert clip.report.codes == 200  # the harness caps sampling at 200 tokens
-    # All of the clip was played (882 samples per code → 20 ms each at 48 kHz on the wire); on this
-    # CPU generation runs near real time, so a few silent underrun frames may sit between chunks.
     assert clip.seconds == clip.report.codes * 0.02
-    assert clip.seconds - 0.02 <= voice.duration < clip.seconds + 1.0
-    assert first_packet < generated  # playback started before generation finished
+    # All of the clip was played (20 ms per frame at 48 kHz, the last one padded), and every other
+    # frame heard was a counted underrun. How soon playback starts depends on this machine's speed
+    # (see speech.pacing); tests/e2e/test_gapless.py pins the speed and counts the gaps.
+    assert played.frames == round(clip.seconds / 0.02)
+    assert len(voice.audio_packets) == played.frames + played.underruns
 
 
 async def test_say_posts_a_clip_from_the_real_engine(fake_discord, tmp_path, tiny_synthesizer):
