@@ -80,3 +80,13 @@ def test_discord_out_of_reach_at_log_in_is_one_line_and_shuts_down_cleanly(tmp_p
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].startswith("cannot reach Discord (")
     assert "shutdown: database closed" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_missing_codec_folder_is_reported_before_the_llm_loads(tmp_path, tiny_gguf, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[llm]\nmodel_path = "{tiny_gguf}"\n[codec]\nsource = "codec-44k"\ndevice = "cpu"\n'
+                      f'[storage]\ndatabase = "{tmp_path / "bot.sqlite3"}"\npresets_dir = "{ROOT / "presets"}"\n')
+    assert main(["-c", str(config), "say", "こんにちは", "-o", str(tmp_path / "a.wav")]) == 2
+    assert f"{tmp_path / 'codec-44k'} is neither a folder nor a hub model id" in capsys.readouterr().err
+    assert not [r for r in caplog.records if r.name == "bot.speech.llm" and r.getMessage().startswith("loaded")]

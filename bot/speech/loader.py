@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
 from ..config import Config
-from .codec import CodecError, SpeechCodec
+from .codec import CodecError, SpeechCodec, locate_checkpoint
 from .llm import LlasaModel, LoadOptions, Sampling
 from .synthesizer import Synthesizer
 
@@ -38,7 +40,10 @@ def default_sampling(config: Config) -> Sampling:
 
 def load_synthesizer(config: Config) -> Synthesizer:
     """Load both models once; ModelError / CodecError explain what is missing."""
-    device = codec_device(config.codec.device)  # a wrong device fails now, not after the LLM loaded
+    # A wrong codec device or a missing codec folder fails now, not after minutes of LLM loading.
+    device = codec_device(config.codec.device)
+    if Path(config.codec.source).is_absolute():  # a folder (the config made it absolute), not a hub id
+        locate_checkpoint(config.codec.source)
     llm = LlasaModel.load(config.llm.model_path, llm_options(config))
     codec = SpeechCodec.load(
         config.codec.source,
