@@ -199,3 +199,17 @@ def _without_root() -> Iterator[None]:
         yield
     finally:
         os.seteuid(0)
+
+
+async def test_a_file_another_program_holds_locked_is_named_as_such(db_path: Path) -> None:
+    async with await Database.open(db_path):
+        pass
+    other = sqlite3.connect(db_path, isolation_level=None)  # a second bot, or a sqlite3 shell mid-transaction
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DatabaseUnusable, match=r"is locked by another program .*stop it"):
+            await Database.open(db_path)
+    finally:
+        other.close()
+    async with await Database.open(db_path):  # and once it let go, the file opens again
+        pass
