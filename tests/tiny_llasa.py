@@ -64,8 +64,14 @@ def vocabulary(n_codes: int = N_CODES) -> tuple[list[str], list[int]]:
     return tokens, [int(t) for t in types]
 
 
-def write_tiny_llasa(path: Path, *, seed: int = 0, end_logit: float | None = None, n_codes: int = N_CODES) -> Path:
+def write_tiny_llasa(
+    path: Path, *, seed: int = 0, end_logit: float | None = None, n_codes: int = N_CODES, output_std: float = 0.5,
+) -> Path:
     """Write the model to path and return path.
+
+    output_std sets how peaked the next-token distribution is: logits have a spread of about
+    8 × output_std, so 0.5 (the default) leaves a few dozen codes in play after min-p, while
+    0.02 is nearly flat and top-p keeps most of the 65,536 codes (the sampler's worst case).
 
     With end_logit set, the model ignores context (its blocks add nothing) and gives END and
     FAVOURITE_CODES speech codes a logit of end_logit against ~0 for every other code, so it
@@ -105,7 +111,7 @@ def write_tiny_llasa(path: Path, *, seed: int = 0, end_logit: float | None = Non
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     embed = rand(n_vocab, N_EMBD, scale=1.0)
-    output = rand(n_vocab, N_EMBD, scale=0.5)
+    output = rand(n_vocab, N_EMBD, scale=output_std)
     block_out_scale = 0.2
     if end_logit is not None:
         block_out_scale = 0.0  # hidden state = embedding of the last token

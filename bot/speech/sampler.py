@@ -88,7 +88,10 @@ class WindowSampler:
         # passes u × total. Dropped entries weigh 0 (a mask multiply: far cheaper than
         # writing -inf into a 65k-entry array).
         if sel.dtype == bool:
-            weights = np.exp((x - m) / self._divisor) * sel
+            weights = np.subtract(x, m, out=x)  # x is our copy: work in place on 65k entries
+            weights /= self._divisor
+            np.exp(weights, out=weights)
+            weights *= sel
             return self.start + _inverse_cdf(weights, self._rng.random())
         return self.start + int(sel[_inverse_cdf(np.exp((x[sel] - m) / self._divisor), self._rng.random())])
 
@@ -140,7 +143,8 @@ def _top_p_min_p(x: np.ndarray, top_p: np.float32, log_min_p: np.float32 | None)
     n = int(np.count_nonzero(mask))
     if top_p >= 1:
         return mask if n > _SORT_WHOLE else np.flatnonzero(mask)
-    e = np.exp(x - m)
+    e = x - m
+    np.exp(e, out=e)
     target = float(top_p) * float(e.sum(dtype=np.float64))
     if n <= _SORT_WHOLE:
         sel = np.flatnonzero(mask)
@@ -150,27 +154,31 @@ def _top_p_min_p(x: np.ndarray, top_p: np.float32, log_min_p: np.float32 | None)
     # Many candidates (a flat distribution): bucket them by logit, bucket 0 holding the
     # largest, find the bucket where the running mass reaches the target and sort only that
     # bucket. Buckets span the min-p set only, so its entries spread over all of them
-    # (bincount slows down a lot when consecutive entries hit the same bucket).
-    whole = n == len(x)
-    sel = None if whole else np.flatnonzero(mask)
-    xs, es = (x, e) if whole else (x[sel], e[sel])
-    lo = np.min(xs, where=mask, initial=m) if whole else xs.min()
+    # (bincount slows down a lot when consecutive entries hit the same bucket). When most of
+    # x is kept, work on x itself with a mask: a gather of most of 65k entries costs more.
+    dense = 2 * n > len(x)
+    sel = None if dense else np.flatnonzero(mask)
+    if dense:
+        xs, es = x, e
+        es *= mask  # after the total: entries min-p dropped carry no mass into the last bucket
+        lo = np.min(x, where=mask, initial=m)
+    else:
+        xs, es = x[sel], e[sel]
+        lo = xs.min()
     if lo == m:
         return mask  # all equal: the cut falls among ties, and which ties is arbitrary
     scaled = (m - xs) * np.float32(_BUCKETS / (m - lo))
-    bucket = np.minimum(scaled, np.float32(_BUCKETS - 1), out=scaled).astype(np.int32)  # -inf: last
+    bucket = np.minimum(scaled, np.float32(_BUCKETS - 1), out=scaled).astype(np.int32)  # dropped: last
     running = np.cumsum(np.bincount(bucket, weights=es, minlength=_BUCKETS))
     if running[-1] < target:
-        return mask if whole else sel  # the min-p set is shorter than the top-p prefix
+        return mask if dense else sel  # the min-p set is shorter than the top-p prefix
     crossing = int(np.searchsorted(running, target, side="left"))
     inside = np.flatnonzero(bucket == crossing)
     inside = inside[np.argsort(-xs[inside], kind="stable")]
     reached = (float(running[crossing - 1]) if crossing else 0.0) + np.cumsum(es[inside], dtype=np.float64)
     keep = bucket < crossing
     keep[inside[:int(np.searchsorted(reached, target, side="left")) + 1]] = True
-    if whole:
-        return keep & mask  # -inf entries share the last bucket but never count
-    return sel[keep]
+    return keep & mask if dense else sel[keep]
 
 
 def _inverse_cdf(weights: np.ndarray, u: float) -> int:
