@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aiohttp
@@ -131,20 +131,20 @@ class LlasaBot(commands.Bot):
         log.info("shutdown: speech jobs cancelled")
         left = 0
         for guild_id in list(self.players):
-            left += await self._leave_quietly(guild_id)
+            left += await self._leave_quietly(self.leave(guild_id), guild_id)
         for voice in list(self.voice_clients):  # connected but never given a player
-            await voice.disconnect(force=True)
-            left += 1
+            left += await self._leave_quietly(voice.disconnect(force=True), voice.guild.id)
         log.info("shutdown: left %d voice channel(s)", left)
         await self.database.close()
         log.info("shutdown: database closed")
         await super().close()
         log.info("shutdown: disconnected from Discord")
 
-    async def _leave_quietly(self, guild_id: int) -> int:
+    async def _leave_quietly(self, leaving: Awaitable[object], guild_id: int) -> int:
+        """1 when the voice channel was left; a failure is logged, so the others (and the database) still close."""
         try:
-            return int(await self.leave(guild_id))
-        except Exception:  # one broken connection must not keep the others (or the database) open
+            return 0 if await leaving is False else 1
+        except Exception:
             log.exception("shutdown: leaving voice in guild %s failed", guild_id)
             return 0
 
