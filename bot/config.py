@@ -195,7 +195,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
 
 def _codec_source(source: str, base: Path) -> str:
     """A folder (relative to the config file) or a hub id 'owner/name'; a folder of that name wins."""
-    path = Path(source).expanduser()
+    path = Path(os.path.expanduser(source))  # unlike Path.expanduser, leaves "~nobody-here" as it is
     if path.is_absolute():
         return str(path)
     if _HUB_ID.match(source) and not (base / path).exists():
