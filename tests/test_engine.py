@@ -184,3 +184,22 @@ async def test_remembered_lanes_stay_bounded_with_many_direct_message_users(synt
         assert len(synth.served) == 200
     finally:
         engine.close()
+
+
+class SpeaksThenDies(ScriptedSynthesizer):
+    def stream(self, request, *, should_stop=lambda: False, report=None):
+        yield from super().stream(request, should_stop=should_stop, report=report)
+        raise WorkerKiller
+
+
+async def test_a_speech_job_lost_with_its_worker_still_releases_its_player():
+    engine = SpeechEngine(SpeaksThenDies(steps=2))
+    try:
+        job = engine.submit(SpeechRequest("half"), Owner(1, 1))
+        with pytest.raises(EngineFailed):
+            await asyncio.wait_for(job.result(), SETTLES)
+        await asyncio.wait_for(job.playable(), SETTLES)  # a player waiting to start is not stuck
+        chunks, ended = job.audio.reader().take()
+        assert ended and len(chunks) == 2
+    finally:
+        engine.close()

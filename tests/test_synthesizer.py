@@ -37,6 +37,8 @@ def test_long_text_is_spoken_sentence_by_sentence_with_pauses(tiny_synthesizer):
     assert clip.report.sentences == 2 and clip.report.codes == 40
     pause = int(0.15 * 44100)
     assert len(clip.samples) == 40 * 882 + pause
+    # Known before the first chunk, for playback pacing: here the model used its whole budget.
+    assert clip.report.longest_s == pytest.approx(clip.seconds)
 
 
 def test_captions_and_a_reference_voice_go_into_the_prompt(tiny_synthesizer):
@@ -49,6 +51,7 @@ def test_captions_and_a_reference_voice_go_into_the_prompt(tiny_synthesizer):
 def test_the_clip_length_limit_caps_generation(tiny_synthesizer):
     clip = tiny_synthesizer.synthesize(SpeechRequest("長い。" * 40, sampling=replace(SAMPLING, max_tokens=500), max_seconds=1.0))
     assert clip.report.codes == 50
+    assert clip.seconds <= clip.report.longest_s <= 1.0 + 0.15  # an upper bound: a pause might have followed
 
 
 def test_a_take_that_ends_at_once_is_retried_with_a_new_seed(tiny_gguf_that_ends, tiny_codec_dir):
