@@ -133,8 +133,10 @@ def main() -> None:
         models = {"flat (output_std 0.02)": write_tiny_llasa(folder / "flat.gguf", output_std=0.02),
                   "peaked (output_std 0.5)": write_tiny_llasa(folder / "peaked.gguf", output_std=0.5)}
         options, clock, note = LoadOptions(n_gpu_layers=0, n_threads=1), time.process_time, "CPU time, 1 thread"
-    print(f"host ms per token = engine − forward pass ({note}, best of {args.rounds}, {args.tokens} tokens, "
-          f"defaults {Sampling()})")
+    s = Sampling()
+    print(f"host ms per token = engine − forward pass ({note}, best of {args.rounds}, {args.tokens} tokens; "
+          f"temperature {s.temperature}, top_p {s.top_p}, top_k {s.top_k}, min_p {s.min_p}, "
+          f"repeat_penalty {s.repeat_penalty})")
     for name, path in models.items():
         llm = LlasaModel.load(path, options)
         before = measure_host_ms_per_token(llm, args.tokens, old=True, clock=clock, rounds=args.rounds)

@@ -20,7 +20,7 @@ from bot.speech.sampler import PENALTY_LAST_N, WindowSampler
 
 END = 100              # like <|SPEECH_GENERATION_END|>, two ids before the codes
 BLOCKED = (101, 102)   # like <|SPEECH_UNDERSTANDING_START/END|>
-DRAWS = 30_000
+DRAWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Layout:
         return self.codes.stop + 137
 
 
-SMALL, LARGE = Layout(400), Layout(6000)
+SMALL, MEDIUM, LARGE = Layout(400), Layout(1500), Layout(6000)
 
 TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.float32), ("p", np.float32)], align=True)
 
@@ -174,6 +174,25 @@ def test_draws_follow_llama_cpps_distribution(name):
     sampled = draws_of(sampler, row)
     assert set(np.unique(sampled)) <= set(ids.tolist())
     assert tv(sampled, reference) < tv_bound(p, DRAWS)
+
+
+@pytest.mark.parametrize("sampling", [
+    Sampling(top_p=0.95, min_p=0.0),
+    Sampling(top_p=0.5, min_p=0.0, temperature=1.0),
+    Sampling(top_p=0.03, min_p=0.0, temperature=1.2),
+], ids=["top-p 0.95: most draws kept", "top-p 0.5: half rejected", "top-p 0.03: mostly the exact cut"])
+def test_draws_from_a_flat_window_follow_llama_cpps_distribution(sampling):
+    # More than 1,024 codes survive min-p: draws come from the min-p set and are kept only if
+    # top-p keeps them (rejection sampling), falling back to the exact cut.
+    row = make_row(0.3, 5, MEDIUM)
+    history = history_for(row, MEDIUM)
+    chain, sampler = LlamaChain(sampling, 11, history, MEDIUM), ours(sampling, 12, history, MEDIUM)
+    ids, logits = chain.kept(row)
+    p = np.exp(logits.astype(np.float64) - logits.max())
+    p /= p.sum()
+    sampled = draws_of(sampler, row, 8000)
+    assert set(np.unique(sampled)) <= set(ids.tolist())  # never a token past the top-p cut
+    assert tv(sampled, chain.draws(row, 8000)) < tv_bound(p, 8000)
 
 
 def test_the_distribution_test_notices_a_missing_repeat_penalty():

@@ -20,6 +20,8 @@ PENALTY_LAST_N = 64
 # Candidate sets up to this size are sorted whole for top-p; larger ones go through buckets.
 _SORT_WHOLE = 1024
 _BUCKETS = 512
+# Rejected draws before the sampler computes the top-p cut exactly instead.
+_REJECTION_TRIES = 8
 
 
 class SamplingSettings(Protocol):
@@ -82,18 +84,48 @@ class WindowSampler:
         x = self._penalised_window(logits)
         if self._temperature == 0:
             return self.start + int(np.argmax(x))  # llama.cpp's greedy: the first maximum
-        sel = self._select(x)
         m = x.max()  # the largest candidate always survives the filters
+        if self._temperature > 0 and self._top_p < 1 and not 0 < self._top_k < len(x):
+            mask = _min_p_mask(x, m, self._log_min_p)
+            if np.count_nonzero(mask) > _SORT_WHOLE:
+                return self.start + self._draw_within_top_p(x, m, mask)
+        sel = self._select(x)
         # llama.cpp's dist: softmax from the max, then the first index whose running sum
         # passes u × total. Dropped entries weigh 0 (a mask multiply: far cheaper than
         # writing -inf into a 65k-entry array).
         if sel.dtype == bool:
-            weights = np.subtract(x, m, out=x)  # x is our copy: work in place on 65k entries
-            weights /= self._divisor
-            np.exp(weights, out=weights)
-            weights *= sel
-            return self.start + _inverse_cdf(weights, self._rng.random())
-        return self.start + int(sel[_inverse_cdf(np.exp((x[sel] - m) / self._divisor), self._rng.random())])
+            return self.start + _Cdf(self._weights(x, m, sel)).index(self._rng.random())
+        return self.start + int(sel[_Cdf(self._weights(x[sel], m)).index(self._rng.random())])
+
+    def _draw_within_top_p(self, x: np.ndarray, m: np.float32, mask: np.ndarray) -> int:
+        """A draw from the min-p set, kept only if top-p keeps it (rejection sampling).
+
+        Top-p keeps a token iff the probability of the tokens above it is below p, one dot
+        product; finding the cut itself takes buckets and sorting. Rejection sampling from the
+        min-p set conditioned on that test is exactly the top-p ∩ min-p distribution, and top-p
+        keeps at least p of the mass, so a draw or two usually does. After a few rejections
+        (a small top-p), the exact cut; either way the result has the same distribution.
+        """
+        e = np.exp(x - m)  # probabilities × total, for top-p (which ignores the temperature)
+        target = float(self._top_p) * float(e.sum(dtype=np.float64))
+        cdf = _Cdf(self._weights(x, m, mask))
+        for _ in range(_REJECTION_TRIES):
+            i = cdf.index(self._rng.random())
+            if float(np.dot(e, (x > x[i]).astype(np.float32))) < target:
+                return i
+        sel = _top_p_min_p(x, self._top_p, self._log_min_p)
+        if sel.dtype == bool:
+            return _Cdf(self._weights(x, m, sel)).index(self._rng.random())
+        return int(sel[_Cdf(self._weights(x[sel], m)).index(self._rng.random())])
+
+    def _weights(self, x: np.ndarray, m: np.float32, mask: np.ndarray | None = None) -> np.ndarray:
+        """exp((x − max) / temperature), 0 where mask is False: llama.cpp's temp then dist."""
+        weights = x - m
+        weights /= self._divisor
+        np.exp(weights, out=weights)
+        if mask is not None:
+            weights *= mask
+        return weights
 
     def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Token ids the chain keeps and their final logits (after temperature), ids ascending.
@@ -139,7 +171,7 @@ def _top_p_min_p(x: np.ndarray, top_p: np.float32, log_min_p: np.float32 | None)
     take the min-p set, then let top-p shorten it. Top-p normalises over all of x, though.
     """
     m = x.max()
-    mask = x >= m + log_min_p if log_min_p is not None else x > -np.inf
+    mask = _min_p_mask(x, m, log_min_p)
     n = int(np.count_nonzero(mask))
     if top_p >= 1:
         return mask if n > _SORT_WHOLE else np.flatnonzero(mask)
@@ -181,26 +213,37 @@ def _top_p_min_p(x: np.ndarray, top_p: np.float32, log_min_p: np.float32 | None)
     return keep & mask if dense else sel[keep]
 
 
-def _inverse_cdf(weights: np.ndarray, u: float) -> int:
-    """The first index whose running sum of weights passes u × total, for u in [0, 1).
+def _min_p_mask(x: np.ndarray, m: np.float32, log_min_p: np.float32 | None) -> np.ndarray:
+    """min-p keeps logit >= max + log(p); without min-p, every finite logit."""
+    return x >= m + log_min_p if log_min_p is not None else x > -np.inf
+
+
+class _Cdf:
+    """Inverse-CDF draws from weights: the first index whose running sum passes u × total.
 
     Two levels (block sums, then one block) instead of a cumulative sum over all 65k entries.
     """
-    n = len(weights)
-    block = 256
-    if n <= 4 * block:
-        running = np.cumsum(weights, dtype=np.float64)
-        return _first_past(running, u * running[-1], weights)
-    whole = n - n % block
-    sums = weights[:whole].reshape(-1, block).sum(axis=1, dtype=np.float64)
-    if whole < n:
-        sums = np.append(sums, weights[whole:].sum(dtype=np.float64))
-    running = np.cumsum(sums)
-    target = u * running[-1]
-    b = _first_past(running, target, sums)
-    start = b * block
-    inner = (float(running[b - 1]) if b else 0.0) + np.cumsum(weights[start:start + block], dtype=np.float64)
-    return start + _first_past(inner, target, weights[start:start + block])
+
+    _BLOCK = 256
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self._weights = weights
+        n = len(weights)
+        whole = n - n % self._BLOCK
+        sums = weights[:whole].reshape(-1, self._BLOCK).sum(axis=1, dtype=np.float64)
+        if whole < n:
+            sums = np.append(sums, weights[whole:].sum(dtype=np.float64))
+        self._sums = sums
+        self._running = np.cumsum(sums)
+
+    def index(self, u: float) -> int:
+        """The index drawn for u in [0, 1)."""
+        target = u * float(self._running[-1])
+        b = _first_past(self._running, target, self._sums)
+        start = b * self._BLOCK
+        block = self._weights[start:start + self._BLOCK]
+        inner = (float(self._running[b - 1]) if b else 0.0) + np.cumsum(block, dtype=np.float64)
+        return start + _first_past(inner, target, block)
 
 
 def _first_past(running: np.ndarray, target: float, weights: np.ndarray) -> int:
