@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Plan with a rate this much slower than measured, and this much extra audio in hand, so that
-# jitter (a busy machine, a slow chunk, the player thread's 20 ms ticks) does not empty the buffer.
+# Plan with a rate this much slower than measured, and one 20 ms frame more in hand, so that
+# jitter (a busy machine, a slow chunk, the player thread's ticks) does not empty the buffer.
 RATE_MARGIN = 0.15
-LEAD_S = 0.05
+LEAD_S = 0.02
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class Synthesizer:
         captions: bool,
         instruction: str = "Convert the text to speech:",
         max_sentence_chars: int = DEFAULT_MAX_CHARS,
-        chunk_codes: int = 25,
+        chunk_codes: int = 5,
         min_codes: int = 10,
         retries: int = 2,
         pause_s: float = 0.15,
@@ -87,10 +87,12 @@ class Synthesizer:
         self.captions = captions
         self.instruction = instruction
         self.max_sentence_chars = max_sentence_chars
+        # Codes go to the codec in small batches: its stream schedule, not ours, decides when a
+        # window is decoded, so audio comes out as soon as the codec can release it.
         self.chunk_codes = chunk_codes
         # A take that ends before min_codes (0.2 s) is a failed take: retried with a new seed.
-        # min_codes <= chunk_codes, so nothing of a failed take has been played yet.
-        self.min_codes = min(min_codes, chunk_codes)
+        # Nothing reaches the codec before min_codes are in, so nothing of a failed take is played.
+        self.min_codes = min_codes
         self.retries = retries
         self.pause_s = pause_s
 
@@ -161,10 +163,12 @@ class Synthesizer:
             emitted = 0
             for code in generation:
                 pending.append(code)
-                if len(pending) >= self.chunk_codes:
+                if len(pending) >= self.chunk_codes and emitted + len(pending) >= self.min_codes:
                     emitted += len(pending)
-                    yield stream.push(pending)
+                    audio = stream.push(pending)
                     pending = []
+                    if len(audio):
+                        yield audio
             total = emitted + len(pending)
             report.seeds.append(generation.seed)
             report.finish_reasons.append(generation.finish_reason or FinishReason.END)
