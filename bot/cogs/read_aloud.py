@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ READ_ALOUD_MAX_SECONDS = 60.0
 # Bounds on what the reader remembers (module constants: bot/config.py has no place for them yet).
 MAX_CACHED_DICTIONARIES = 512  # compiled dictionaries, least recently used evicted
 MAX_TRACKED_JOBS = 256         # a hard cap on `spoken` on top of releasing finished jobs
+KEEP_FINISHED = 2              # finished jobs still shown in `spoken` (each holds its whole clip)
 
 
 @dataclass
@@ -53,8 +54,10 @@ class ReadAloudCog(commands.Cog):
         self.sessions: dict[int, ReadAloudSession] = {}
         self._dictionaries: OrderedDict[DictScope, tuple[int, ReadingDictionary]] = OrderedDict()
         # Observability for tests and logs: message id → (received, job), for jobs still being
-        # generated only. A finished job holds its whole clip, so it is released (see _track).
+        # generated and the last KEEP_FINISHED finished ones. A finished job holds its whole clip,
+        # so the rest are released (see _track).
         self.spoken: dict[int, tuple[float, SpeechJob]] = {}
+        self._finished: deque[int] = deque()
         self._watchers: set[asyncio.Future] = set()
         self.limits = rate_limits(bot)
 
@@ -151,8 +154,9 @@ class ReadAloudCog(commands.Cog):
 
         def release(done: asyncio.Future) -> None:
             self._watchers.discard(done)
-            if self.spoken.get(message_id, (0.0, None))[1] is job:
-                del self.spoken[message_id]
+            self._finished.append(message_id)
+            while len(self._finished) > KEEP_FINISHED:
+                self.spoken.pop(self._finished.popleft(), None)
             if not done.cancelled():
                 done.exception()  # failures are the player's and the engine's to log
 
