@@ -84,7 +84,7 @@ class ReadAloudCog(commands.Cog):
 
     read = app_commands.Group(name="read", description="Read a text channel aloud", guild_only=True)
 
-    @read.command(name="start", description="Read this (or another) text channel aloud in the voice channel")
+    @read.command(name="start", description="Read this channel aloud (another one needs Manage Channels or Manage Server)")
     async def read_start(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         assert interaction.guild_id is not None
         target = channel.id if channel else interaction.channel_id
@@ -94,7 +94,7 @@ class ReadAloudCog(commands.Cog):
         await self.activate(interaction.guild_id, target)
         await interaction.response.send_message(f"📖 Reading <#{target}> aloud.")
 
-    @read.command(name="stop", description="Stop reading this (or another) text channel")
+    @read.command(name="stop", description="Stop reading this channel (another one needs Manage Channels or Manage Server)")
     async def read_stop(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         assert interaction.guild_id is not None
         target = channel.id if channel else interaction.channel_id
