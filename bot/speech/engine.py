@@ -84,7 +84,7 @@ class Job(Generic[T]):
         self._cancel = threading.Event()
         self._started = loop.create_future()
         self._result: asyncio.Future[T] = loop.create_future()
-        # Set by the engine while the job is queued: takes a cancelled job out of the queue.
+        # Set by the engine when it queues the job: takes the job out of the queue on cancel().
         self._withdraw: Callable[[Job[Any]], None] | None = None
 
     @property
