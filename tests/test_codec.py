@@ -6,25 +6,28 @@ Everything runs on tiny random checkpoints built offline (tests/tiny_codec.py).
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.speech.codec import (
-    STREAM_FADE,
-    STREAM_LOOKAHEAD,
-    STREAM_MIN_STEP,
+    DEFAULT_SCHEDULE,
     CodecError,
     CodecStream,
     SpeechCodec,
+    StreamSchedule,
     import_xcodec2,
 )
 from bot.speech.xcodec2_decoder import DecoderShape, XCodec2Decoder, infer_shape, prepare_state
 from tests.tiny_codec import (
     TINY_HEADS,
+    cached_w2v_bert,
     decoder_state,
     encoder_state,
     offline_w2v_bert,
@@ -237,7 +240,7 @@ def test_stream_gives_audio_from_the_first_half_second_of_codes(tiny) -> None:
     first = stream.push(codes[:25])  # the synthesizer hands over 25 codes at a time
 
     assert len(first) > 0 and len(first) % codec.samples_per_code == 0
-    assert STREAM_LOOKAHEAD + STREAM_FADE + STREAM_MIN_STEP <= 25
+    assert DEFAULT_SCHEDULE.first_audio_codes <= 25
 
 
 def test_stream_joins_are_no_louder_than_the_signal(tiny) -> None:
@@ -286,14 +289,92 @@ def test_stream_edges(tiny) -> None:
         codec.stream().push([70000])
 
 
+def local_decode(spc: int):
+    """A decoder whose audio for a code never depends on its neighbours (sample = code / 2^16),
+    so any windowing of it must give back exactly the one-shot audio."""
+
+    def decode_window(codes: np.ndarray) -> np.ndarray:
+        return np.repeat(codes.astype(np.float32) / 65536, spc)
+
+    return decode_window
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(0, 400),
+    pushes=st.lists(st.integers(1, 120), min_size=1, max_size=8),
+    context=st.integers(0, 60),
+    lookahead=st.integers(0, 30),
+    fade=st.integers(1, 8),
+    first_extra=st.integers(0, 20),
+    growth=st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0]),
+    max_extra=st.integers(0, 150),
+)
+def test_every_sample_comes_out_once_in_order_for_any_schedule_and_pushes(
+    n, pushes, context, lookahead, fade, first_extra, growth, max_extra
+) -> None:
+    spc = 4
+    schedule = StreamSchedule(
+        context, lookahead, fade, fade + first_extra, growth, fade + first_extra + max_extra
+    )
+    codes = np.arange(n) * 163 % 65536
+
+    outputs = stream_in(CodecStream(local_decode(spc), spc, schedule), codes, pushes)
+
+    streamed = np.concatenate(outputs)
+    assert len(streamed) == n * spc
+    np.testing.assert_allclose(streamed, np.repeat(codes / 65536, spc), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [25, 50, 75, 100, 150, 250, 500, 1000, 1500])
+def test_streaming_decodes_under_twice_the_codes_of_a_one_shot_decode(n: int) -> None:
+    stream = CodecStream(local_decode(1), 1)
+
+    stream_in(stream, np.arange(n), [25])
+
+    # Decoder time is close to linear in window length, so this bounds the cost of streaming:
+    # under 2x from 10 s of speech on (the old schedule: 5.2x), under 2.5x for short messages,
+    # whose first small windows must be decoded again with what follows them.
+    assert stream.decoded_codes <= (2.0 if n >= 500 else 2.5) * n
+
+
+def test_windows_start_small_and_grow_with_the_audio_already_out() -> None:
+    sizes: list[int] = []
+    decode = local_decode(1)
+
+    def recording(codes: np.ndarray) -> np.ndarray:
+        sizes.append(len(codes))
+        return decode(codes)
+
+    schedule = StreamSchedule(context=50, lookahead=12, fade=4, first_step=9, growth=0.5, max_step=100)
+    outputs = stream_in(CodecStream(recording, 1, schedule), np.arange(1000), [25])
+
+    released = [len(o) for o in outputs if len(o)]
+    assert released[0] == 25 - 12 - 4  # the first push already gives audio
+    steps = released[1:-1]
+    assert steps == sorted(steps) and max(steps) <= 100 and steps[-1] == 100
+    for before, step in zip(np.cumsum(released), released[1:-1]):
+        assert step >= min(100, before // 2)  # each window releases at least half the audio out
+    assert max(sizes) <= 50 + 100 + 25 + 12 + 4  # context + step + one push of slack + held codes
+
+
+def test_a_schedule_with_impossible_sizes_is_refused() -> None:
+    with pytest.raises(ValueError):
+        StreamSchedule(fade=0)
+    with pytest.raises(ValueError):
+        StreamSchedule(first_step=5, fade=6)
+    with pytest.raises(ValueError):
+        StreamSchedule(first_step=20, max_step=10)
+
+
 # --------------------------------------------------------------------------- encoding
 
 
 @pytest.fixture(scope="module")
-def offline_encoder() -> object:
-    """XCodec2Model's hub downloads replaced by small local models for this module's tests."""
+def offline_encoder(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """w2v-BERT in a local Hugging Face cache (as `download` leaves it), read as a small model."""
     patcher = pytest.MonkeyPatch()
-    offline_w2v_bert(patcher)
+    offline_w2v_bert(patcher, cached_w2v_bert(tmp_path_factory.mktemp("hf-cache")))
     yield
     patcher.undo()
 
@@ -304,7 +385,23 @@ def voice_like(seconds: float, rate: int) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 220 * t) * tremolo).astype(np.float32)
 
 
-def test_encode_gives_fifty_codes_a_second(tiny, offline_encoder: object) -> None:
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every attempt to open a connection, refused and recorded."""
+    attempts: list[object] = []
+
+    def refuse(_socket: socket.socket, address: object, *_args: object) -> None:
+        attempts.append(address)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+def test_encode_gives_fifty_codes_a_second(
+    tiny, offline_encoder: object, no_network: list[object]
+) -> None:
     codec, _, _ = tiny
     stereo_22k = np.stack([voice_like(2.0, 22050)] * 2, axis=1)
 
@@ -314,6 +411,45 @@ def test_encode_gives_fifty_codes_a_second(tiny, offline_encoder: object) -> Non
     assert codes.min() >= 0 and codes.max() < 65536
     assert len(np.unique(codes)) > 1  # the checkpoint's encoder weights were loaded
     assert len(codec.encode(voice_like(3.0, 16000), 16000, max_seconds=1.0)) == 16000 // 320 + 1
+    assert no_network == []
+
+
+@pytest.mark.parametrize("local_files_only", [True, False])
+def test_cloning_without_the_downloaded_speech_model_fails_once_fast_and_offline(
+    tiny,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_network: list[object],
+    local_files_only: bool,
+) -> None:
+    import huggingface_hub
+
+    _, generator, fc_post_a = tiny
+    state = decoder_state(generator, fc_post_a) | encoder_state()
+    folder = write_checkpoint(tmp_path / "codec", state, {"heads": TINY_HEADS})
+    codec = SpeechCodec.load(folder, local_files_only=local_files_only)
+    empty_cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(empty_cache))
+    lookups: list[str] = []
+    real_snapshot_download = huggingface_hub.snapshot_download
+
+    def counted(repo_id: str, **kwargs: object) -> str:
+        lookups.append(repo_id)
+        return real_snapshot_download(repo_id, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", counted)
+
+    with pytest.raises(CodecError, match="scripts/run-bot download") as first:
+        codec.encode(voice_like(1.0, 16000), 16000)
+    # Even once the files are there, the codec does not search again per clip: restart it.
+    offline_w2v_bert(monkeypatch, cached_w2v_bert(empty_cache))
+    with pytest.raises(CodecError) as second:
+        codec.encode(voice_like(1.0, 16000), 16000)
+
+    assert "w2v-bert-2.0 is not downloaded" in str(first.value)
+    assert str(second.value) == str(first.value)
+    assert lookups == ["facebook/w2v-bert-2.0"]
+    assert no_network == []
 
 
 def test_encode_needs_a_checkpoint_with_an_encoder(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@
 - `upsampler_modules` / `reference_decode_44k`: the 44.1 kHz variant's upsampler as the Inworld
   codec (and the 0.1.6 package derived from it) builds it, and its decode order.
 - `encoder_state`: the encoder side (semantic encoder, CodecEnc, fc_prior) at real size.
-- `offline_w2v_bert`: patches the two hub downloads in XCodec2Model.__init__ with small local models.
+- `cached_w2v_bert` / `offline_w2v_bert`: a Hugging Face cache holding facebook/w2v-bert-2.0, and
+  loading from it patched to build small random models.
 """
 
 from __future__ import annotations
@@ -157,24 +158,46 @@ def write_checkpoint(folder: Path, state: dict[str, Tensor], config: dict | None
     return folder
 
 
-def offline_w2v_bert(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make XCodec2Model.__init__ build a small random w2v-BERT (hidden 1024 and 16 layers are
-    hard-coded by XCodec2) and a local feature extractor instead of downloading them."""
+def cached_w2v_bert(cache: Path) -> Path:
+    """A Hugging Face cache folder holding facebook/w2v-bert-2.0 as `download` leaves it (only
+    its config: offline_w2v_bert supplies the model)."""
+    repo = cache / "models--facebook--w2v-bert-2.0"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "wav2vec2-bert"}))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    return cache
+
+
+def offline_w2v_bert(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    """Point the Hugging Face cache at `cache` and make loading w2v-BERT from a folder there
+    build a small random model (hidden 1024 and 16 layers are hard-coded by XCodec2) and a
+    default feature extractor. Loading it by hub id, or from anywhere else, fails the test."""
+    from huggingface_hub import constants
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     modeling = import_xcodec2()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
 
-    def semantic_model(*_args: object, **_kwargs: object) -> Wav2Vec2BertModel:
+    def from_cache(path: object) -> None:
+        if not Path(str(path)).is_dir() or cache.resolve() not in Path(str(path)).resolve().parents:
+            raise AssertionError(f"w2v-BERT must come from the local cache, not {path}")
+
+    def semantic_model(path: object, *_args: object, **_kwargs: object) -> Wav2Vec2BertModel:
+        from_cache(path)
         torch.manual_seed(0)
         config = Wav2Vec2BertConfig(
             hidden_size=1024, num_hidden_layers=16, intermediate_size=256, output_hidden_states=True
         )
         return Wav2Vec2BertModel(config)
 
+    def feature_extractor(path: object, *_args: object, **_kwargs: object) -> object:
+        from_cache(path)
+        return SeamlessM4TFeatureExtractor()
+
     monkeypatch.setattr(modeling.Wav2Vec2BertModel, "from_pretrained", semantic_model)
-    monkeypatch.setattr(
-        modeling.AutoFeatureExtractor, "from_pretrained", lambda *a, **k: SeamlessM4TFeatureExtractor()
-    )
+    monkeypatch.setattr(modeling.AutoFeatureExtractor, "from_pretrained", feature_extractor)
 
 
 def random_codes(n: int, seed: int = 0) -> np.ndarray:

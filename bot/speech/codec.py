@@ -2,7 +2,8 @@
 
 Decoding runs our own torch module (xcodec2_decoder.py) built from the checkpoint's decoder
 keys only, so the 600 M-parameter semantic model is never loaded for it. Encoding reference clips
-uses the xcodec2 package's XCodec2Model, built lazily on the first encode() call.
+uses the xcodec2 package's XCodec2Model, built lazily on the first encode() call from files
+already on disk: `fetch_semantic_model` (run by the `download` command) puts them there.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ SILENCE_RMS = 1e-3
 # (XCodec2Model's own __init__ fetches it from the hub then).
 ENCODER_PREFIXES = ("SemanticEncoder_module.", "CodecEnc.", "fc_prior.", "generator.quantizer.")
 SEMANTIC_PREFIX = "semantic_model."
+# The speech model in front of XCodec2's encoder. XCodec2Model.__init__ would fetch it from the
+# hub itself, on the speech worker, at the first clone (46 s per try offline, on every clone).
+SEMANTIC_MODEL_ID = "facebook/w2v-bert-2.0"
+FETCH_HINT = "run `scripts/run-bot download` on the bot's machine, then restart the bot"
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -194,6 +199,7 @@ class SpeechCodec:
         self._device = device
         self._dtype = dtype
         self._encoder: nn.Module | None = None
+        self._encoder_error: CodecError | None = None  # why encoding cannot work; never retried
         self._encoder_lock = threading.Lock()
         self.sample_rate: int = decoder.sample_rate
         self.samples_per_code: int = decoder.samples_per_code
@@ -229,9 +235,9 @@ class SpeechCodec:
         """Codes → float32 mono audio of exactly len(codes) · samples_per_code samples."""
         return self._decode_window(as_codes(codes))
 
-    def stream(self) -> CodecStream:
+    def stream(self, schedule: StreamSchedule | None = None) -> CodecStream:
         """An incremental decoder for codes that arrive a few at a time."""
-        return CodecStream(self._decode_window, self.samples_per_code)
+        return CodecStream(self._decode_window, self.samples_per_code, schedule or DEFAULT_SCHEDULE)
 
     def _decode_window(self, codes: np.ndarray) -> np.ndarray:
         decoder = self._require_decoder()
@@ -264,9 +270,17 @@ class SpeechCodec:
 
     def _require_encoder(self) -> nn.Module:
         with self._encoder_lock:
+            if self._encoder_error is not None:
+                raise self._encoder_error
             if self._encoder is None:
                 self._require_decoder()
-                self._encoder = self._load_encoder()
+                try:
+                    self._encoder = self._load_encoder()
+                except CodecError as error:
+                    # A missing file or encoder stays missing until the operator acts: answer
+                    # every later clip at once instead of searching again per request.
+                    self._encoder_error = error
+                    raise
             return self._encoder
 
     def _load_encoder(self) -> nn.Module:
@@ -274,7 +288,7 @@ class SpeechCodec:
         if not all(any(k.startswith(p) for k in present) for p in ENCODER_PREFIXES):
             raise CodecError("this codec checkpoint has no encoder: it cannot read voice clips")
         log.info("building the XCodec2 encoder (first reference clip)")
-        model = build_encoder_model()
+        model = build_encoder_model(fetch_semantic_model(local_files_only=True))
         load_encoder_weights(model, self._checkpoint)
         if self._device.type == "cuda" and self._dtype != torch.float32:
             _half_with_fp32_norms(model, self._dtype)
@@ -297,19 +311,50 @@ class SpeechCodec:
 
 # --------------------------------------------------------------------------- streaming
 
-# Why these sizes: nothing in the decoder is local. Attention spans the whole input (content
-# based; its RoPE rotates by head, not by time) and every GroupNorm averages over all frames, so
-# audio depends on every code in the window. Each window therefore re-decodes STREAM_CONTEXT
-# codes of the past (2 s of the same voice for the attention and norm statistics), holds back
-# STREAM_LOOKAHEAD codes (0.24 s: the convolutions around the attention reach ±11 codes, the
-# ISTFT ±2), and overlaps the previous window by STREAM_FADE codes, cross-faded (40 ms) so that
-# joins cannot click. A window is decoded once STREAM_MIN_STEP new codes can be released, so the
-# first audio comes once 24 codes are in (0.48 s). Cost: with 25-code pushes each window
-# re-decodes ~5.5x what it releases (~0.9 s of CPU per audio second, full-size model, 2 cores).
-STREAM_CONTEXT = 100
-STREAM_LOOKAHEAD = 12
-STREAM_FADE = 2
-STREAM_MIN_STEP = 10
+# Why a schedule, not fixed windows: nothing in the decoder is local. Attention spans the whole
+# input (content based; its RoPE rotates by head, not by time) and every GroupNorm averages over
+# all frames, so audio depends on every code in the window. A window therefore re-decodes
+# `context` codes of the past, holds back `lookahead` codes (the convolutions around the
+# attention reach ±11 codes, the ISTFT ±2) and overlaps the previous window by `fade` codes,
+# cross-faded so that joins cannot click. Re-decoding is the cost: 25-code windows with 100 codes
+# of context decoded 5.2x the codes they released. So the first window is small (audio once
+# first_step + lookahead + fade = 25 codes are in, the synthesizer's first push) and later ones
+# grow with the audio already out, up to 2 s: what playback holds while the next one is made.
+# Measured with bench/codec_decode.py --grid (full-size random decoder, 10 s of random codes,
+# 25-code pushes; SER of streamed vs one-shot audio): the old schedule 19.5 dB at 5.2x the codes;
+# this one 18.9 dB at 1.6x (context 0: 17.0 dB at 1.3x; 50: 19.7 dB at 1.9x; 100: 20.6 dB at
+# 2.5x). Lookahead 4/12/24 gave 19.4/19.7/20.5 dB (24 delays the first audio); fade 2/4/8 made
+# no difference. The error is spread over whole windows, not gathered at the joins.
+
+
+@dataclass(frozen=True)
+class StreamSchedule:
+    """How CodecStream cuts a growing code sequence into decoder windows; sizes in codes."""
+
+    context: int = 25  # past codes re-decoded for the attention and norm statistics
+    lookahead: int = 12  # codes decoded but held back: their audio still changes
+    fade: int = 4  # overlap with the previous window, cross-faded
+    first_step: int = 9  # the first window releases this many codes (early first audio)
+    growth: float = 0.5  # later windows release at least this share of the audio already out
+    max_step: int = 100  # but wait for no more than this many
+
+    def __post_init__(self) -> None:
+        if self.fade < 1 or self.first_step < self.fade or self.max_step < self.first_step:
+            raise ValueError("need 1 <= fade <= first_step <= max_step")
+        if self.context < 0 or self.lookahead < 0 or self.growth < 0:
+            raise ValueError("context, lookahead and growth must not be negative")
+
+    @property
+    def first_audio_codes(self) -> int:
+        """How many codes must be in before the first audio comes out."""
+        return self.first_step + self.lookahead + self.fade
+
+    def step_after(self, released: int) -> int:
+        """The fewest codes the next window releases, once `released` codes are out."""
+        return min(self.max_step, max(self.first_step, int(self.growth * released)))
+
+
+DEFAULT_SCHEDULE = StreamSchedule()
 
 
 class CodecStream:
@@ -319,32 +364,26 @@ class CodecStream:
         self,
         decode_window: Callable[[np.ndarray], np.ndarray],
         samples_per_code: int,
-        *,
-        context: int = STREAM_CONTEXT,
-        lookahead: int = STREAM_LOOKAHEAD,
-        fade: int = STREAM_FADE,
-        min_step: int = STREAM_MIN_STEP,
+        schedule: StreamSchedule = DEFAULT_SCHEDULE,
     ) -> None:
-        if fade < 1 or min_step < fade or context < 0 or lookahead < 0:
-            raise ValueError("need fade >= 1, min_step >= fade, context >= 0, lookahead >= 0")
         self._decode_window = decode_window
         self._spc = samples_per_code
-        self._context, self._lookahead = context, lookahead
-        self._fade, self._min_step = fade, min_step
+        self.schedule = schedule
         self._codes: list[int] = []
         self._released = 0  # codes whose audio is out (the held tail comes after them)
         self._tail: np.ndarray | None = None  # last window's audio for the next `fade` codes
-        self._fade_in = _fade_curve(fade * samples_per_code)
+        self._fade_in = _fade_curve(schedule.fade * samples_per_code)
         self._finished = False
+        self.decoded_codes = 0  # codes run through the decoder so far, context included
 
     def push(self, codes: Sequence[int] | np.ndarray) -> np.ndarray:
         """Add codes; return the audio that is now final (often empty)."""
         if self._finished:
             raise RuntimeError("push() after finish()")
         self._codes.extend(as_codes(codes, allow_empty=True).tolist())
-        settled = len(self._codes) - self._lookahead
-        release_to = settled - self._fade
-        if release_to - self._released < self._min_step:
+        settled = len(self._codes) - self.schedule.lookahead
+        release_to = settled - self.schedule.fade
+        if release_to - self._released < self.schedule.step_after(self._released):
             return np.zeros(0, dtype=np.float32)
         return self._release(release_to, settled)
 
@@ -359,13 +398,14 @@ class CodecStream:
 
     def _release(self, release_to: int, settled: int) -> np.ndarray:
         """Decode a window and give out the audio of codes [released, release_to)."""
-        spc, start = self._spc, max(0, self._released - self._context)
+        spc, start = self._spc, max(0, self._released - self.schedule.context)
         audio = self._decode_window(np.asarray(self._codes[start:], dtype=np.int64))
+        self.decoded_codes += len(self._codes) - start
         begin = (self._released - start) * spc
         out = audio[begin : (release_to - start) * spc].copy()
         if self._tail is not None:
             n = len(self._tail)
-            out[:n] = self._tail * (1.0 - self._fade_in) + out[:n] * self._fade_in
+            out[:n] = self._tail * (1.0 - self._fade_in[:n]) + out[:n] * self._fade_in[:n]
         self._tail = audio[(release_to - start) * spc : (settled - start) * spc].copy()
         self._tail = self._tail if len(self._tail) else None
         self._released = release_to
@@ -446,19 +486,59 @@ def import_xcodec2() -> types.ModuleType:
     return sys.modules["xcodec2.modeling_xcodec2"]
 
 
-def build_encoder_model() -> nn.Module:
-    """XCodec2Model as the package builds it (its __init__ fetches facebook/w2v-bert-2.0),
-    with the decoder's backbone and head dropped: encoding only needs the quantizer."""
-    modeling = import_xcodec2()
-    from xcodec2.configuration_bigcodec import BigCodecConfig
+def fetch_semantic_model(*, local_files_only: bool) -> Path:
+    """The folder of facebook/w2v-bert-2.0 in the Hugging Face cache, downloaded (with progress
+    bars) unless local_files_only; CodecError saying what to run when it is not there."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        model = modeling.XCodec2Model(BigCodecConfig())
-    except OSError as error:
-        raise CodecError(f"could not load the encoder's speech model: {error}") from error
+        folder = snapshot_download(
+            SEMANTIC_MODEL_ID,
+            allow_patterns=["*.json", "*.safetensors"],
+            local_files_only=local_files_only,
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        where = "is not downloaded" if local_files_only else "could not be downloaded"
+        raise CodecError(
+            f"voice cloning is not set up: {SEMANTIC_MODEL_ID} {where}; {FETCH_HINT}"
+        ) from error
+    return Path(folder)
+
+
+def build_encoder_model(semantic_folder: Path) -> nn.Module:
+    """XCodec2Model with only what encoding needs, its semantic model read from a local folder.
+
+    The parts are those XCodec2Model.__init__ makes, which we do not call: it fetches
+    facebook/w2v-bert-2.0 from the hub by name. The decoder's backbone and head are dropped."""
+    modeling = import_xcodec2()
+    from transformers import PreTrainedModel
+    from xcodec2.configuration_bigcodec import BigCodecConfig
+    from xcodec2.vq.codec_decoder_vocos import CodecDecoderVocos
+    from xcodec2.vq.codec_encoder import CodecEncoder_Transformer
+    from xcodec2.vq.module import SemanticEncoder
+
+    config = BigCodecConfig()
+    model = modeling.XCodec2Model.__new__(modeling.XCodec2Model)
+    PreTrainedModel.__init__(model, config)
+    try:
+        model.semantic_model = modeling.Wav2Vec2BertModel.from_pretrained(
+            str(semantic_folder), output_hidden_states=True, local_files_only=True
+        ).eval()
+        model.feature_extractor = modeling.AutoFeatureExtractor.from_pretrained(
+            str(semantic_folder), local_files_only=True
+        )
+    except (OSError, ValueError) as error:
+        raise CodecError(
+            f"could not read {SEMANTIC_MODEL_ID} from {semantic_folder} ({error}); {FETCH_HINT}"
+        ) from error
+    size = config.semantic_hidden_size
+    model.SemanticEncoder_module = SemanticEncoder(size, size, size)
+    model.CodecEnc = CodecEncoder_Transformer()
+    model.generator = CodecDecoderVocos()
     model.generator.backbone = nn.Identity()
     model.generator.head = nn.Identity()
-    model.fc_post_a = nn.Identity()
+    model.fc_prior = nn.Linear(2048, 2048)
     return model
 
 
