@@ -58,10 +58,10 @@ def test_a_take_that_ends_at_once_is_retried_with_a_new_seed(tiny_gguf_that_ends
     llm = LlasaModel.load(tiny_gguf_that_ends, LoadOptions(n_gpu_layers=0, n_threads=2))
     # Every take under 1000 codes counts as failed, so all three takes are made.
     synthesizer = Synthesizer(llm, SpeechCodec.load(str(tiny_codec_dir)), captions=True, min_codes=1000, chunk_codes=1000)
-    sampling = Sampling(max_tokens=50, temperature=1.0, top_p=1.0, repeat_penalty=1.0, seed=14)
+    sampling = Sampling(max_tokens=50, temperature=1.0, top_p=1.0, repeat_penalty=1.0, seed=9)
     clip = synthesizer.synthesize(SpeechRequest("あ", sampling=sampling))
     assert clip.report.retries == 2
-    assert clip.report.seeds == [14, 14 + 7919, 14 + 2 * 7919]
+    assert clip.report.seeds == [9, 9 + 7919, 9 + 2 * 7919]
     assert clip.report.finish_reasons == [FinishReason.END] * 3
     assert clip.report.codes == 6 and len(clip.samples) == 6 * 882  # the last take (6 codes) is kept
 
