@@ -17,7 +17,8 @@ import numpy as np
 
 # llama-cpp-python's `last_n_tokens_size` default: the repeat penalty looks back this far.
 PENALTY_LAST_N = 64
-# Candidate sets up to this size are sorted whole for top-p; larger ones go through buckets.
+# Min-p sets up to this size are sorted whole for top-p; larger ones are drawn from by
+# rejection, and cut exactly with buckets only when candidates() or a fallback asks.
 _SORT_WHOLE = 1024
 _BUCKETS = 512
 # Rejected draws before the sampler computes the top-p cut exactly instead.
@@ -89,13 +90,7 @@ class WindowSampler:
             mask = _min_p_mask(x, m, self._log_min_p)
             if np.count_nonzero(mask) > _SORT_WHOLE:
                 return self.start + self._draw_within_top_p(x, m, mask)
-        sel = self._select(x)
-        # llama.cpp's dist: softmax from the max, then the first index whose running sum
-        # passes u × total. Dropped entries weigh 0 (a mask multiply: far cheaper than
-        # writing -inf into a 65k-entry array).
-        if sel.dtype == bool:
-            return self.start + _Cdf(self._weights(x, m, sel)).index(self._rng.random())
-        return self.start + int(sel[_Cdf(self._weights(x[sel], m)).index(self._rng.random())])
+        return self.start + self._draw_from(x, m, self._select(x))
 
     def _draw_within_top_p(self, x: np.ndarray, m: np.float32, mask: np.ndarray) -> int:
         """A draw from the min-p set, kept only if top-p keeps it (rejection sampling).
@@ -113,7 +108,13 @@ class WindowSampler:
             i = cdf.index(self._rng.random())
             if float(np.dot(e, (x > x[i]).astype(np.float32))) < target:
                 return i
-        sel = _top_p_min_p(x, self._top_p, self._log_min_p)
+        return self._draw_from(x, m, _top_p_min_p(x, self._top_p, self._log_min_p))
+
+    def _draw_from(self, x: np.ndarray, m: np.float32, sel: np.ndarray) -> int:
+        """llama.cpp's dist over the selected entries of x (a boolean mask or indices).
+
+        Dropped entries weigh 0: a mask multiply is far cheaper than writing -inf into 65k.
+        """
         if sel.dtype == bool:
             return _Cdf(self._weights(x, m, sel)).index(self._rng.random())
         return int(sel[_Cdf(self._weights(x[sel], m)).index(self._rng.random())])
