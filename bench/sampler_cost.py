@@ -5,6 +5,7 @@ flat and a peaked tiny Llasa (the real 193,800-entry vocabulary), plus our sampl
 
 Run: .venv/bin/python -m bench.sampler_cost [--tokens 300] [--rounds 3] [--model path.gguf]
 
+Without --model: flat, in-between and peaked tiny models (tests/tiny_llasa.py output_std).
 On a CPU it runs llama.cpp on one thread and counts process time, so other programs running
 beside it barely move the figures; `measure_host_ms_per_token` (used by bench/realtime.py) takes
 any clock, wall time by default.
@@ -151,8 +152,8 @@ def main() -> None:
         from tests.tiny_llasa import write_tiny_llasa
 
         folder = Path(tempfile.mkdtemp())
-        models = {"flat (output_std 0.02)": write_tiny_llasa(folder / "flat.gguf", output_std=0.02),
-                  "peaked (output_std 0.5)": write_tiny_llasa(folder / "peaked.gguf", output_std=0.5)}
+        models = {f"{shape} (output_std {std})": write_tiny_llasa(folder / f"{shape}.gguf", output_std=std)
+                  for shape, std in (("flat", 0.02), ("in between", 0.5), ("peaked", 1.5))}
         options, clock, note = LoadOptions(n_gpu_layers=0, n_threads=1), time.process_time, "CPU time, 1 thread"
     s = Sampling()
     print(f"host ms per token = engine − forward pass ({note}, best of {args.rounds}, {args.tokens} tokens; "
