@@ -314,17 +314,19 @@ class SpeechCodec:
 # Why a schedule, not fixed windows: nothing in the decoder is local. Attention spans the whole
 # input (content based; its RoPE rotates by head, not by time) and every GroupNorm averages over
 # all frames, so audio depends on every code in the window. A window therefore re-decodes
-# `context` codes of the past, holds back `lookahead` codes (the convolutions around the
-# attention reach ±11 codes, the ISTFT ±2) and overlaps the previous window by `fade` codes,
-# cross-faded so that joins cannot click. Re-decoding is the cost: 25-code windows with 100 codes
+# `context` codes of the past, holds back `lookahead` codes (their audio would still change) and
+# overlaps the previous window by `fade` codes, cross-faded so that joins cannot click. Re-decoding is the cost: 25-code windows with 100 codes
 # of context decoded 5.2x the codes they released. So the first window is small (audio once
 # first_step + lookahead + fade = 25 codes are in, the synthesizer's first push) and later ones
 # grow with the audio already out, up to 2 s: what playback holds while the next one is made.
 # Measured with bench/codec_decode.py --grid (full-size random decoder, 10 s of random codes,
-# 25-code pushes; SER of streamed vs one-shot audio): the old schedule 19.5 dB at 5.2x the codes;
-# this one 18.9 dB at 1.6x (context 0: 17.0 dB at 1.3x; 50: 19.7 dB at 1.9x; 100: 20.6 dB at
-# 2.5x). Lookahead 4/12/24 gave 19.4/19.7/20.5 dB (24 delays the first audio); fade 2/4/8 made
-# no difference. The error is spread over whole windows, not gathered at the joins.
+# 25-code pushes; SER of streamed vs one-shot audio). Around context 50, lookahead 12, fade 4:
+# context 0/25/50/100 gave 17.0/18.9/19.7/20.6 dB at 1.3/1.6/1.9/2.5x the codes decoded;
+# lookahead 4/12/24 19.4/19.7/20.5 dB (24 delays the first audio); fade 2/4/8 no difference;
+# the old schedule 19.5 dB at 5.2x. The error is spread over whole windows, not gathered at the
+# joins. Chosen: 18.6 dB at 1.54x the codes, 1.6-1.8x one-shot CPU time (the old: 6-7x); the
+# small lookahead and fade let the first window release 15 codes (0.3 s), so at 1.5x real time
+# playback waits less for the second one. Growth above 0.5 underran at 1.5x (bench/realtime.py).
 
 
 @dataclass(frozen=True)
@@ -332,9 +334,9 @@ class StreamSchedule:
     """How CodecStream cuts a growing code sequence into decoder windows; sizes in codes."""
 
     context: int = 25  # past codes re-decoded for the attention and norm statistics
-    lookahead: int = 12  # codes decoded but held back: their audio still changes
-    fade: int = 4  # overlap with the previous window, cross-faded
-    first_step: int = 9  # the first window releases this many codes (early first audio)
+    lookahead: int = 8  # codes decoded but held back: their audio still changes
+    fade: int = 2  # overlap with the previous window, cross-faded
+    first_step: int = 15  # the first window releases this many codes (early first audio)
     growth: float = 0.5  # later windows release at least this share of the audio already out
     max_step: int = 100  # but wait for no more than this many
 
