@@ -8,19 +8,9 @@ import bot.text.dictionary as dictionary_module
 from tests.e2e.harness import running_bot
 from tests.fakediscord import Upload
 from tests.fakes import ScriptedSynthesizer
+from tests.text.fakes import spy_on_dictionary
 
 
-def _spy(monkeypatch, name: str) -> list[int]:
-    """Record the thread of every call to bot.text.dictionary.<name>, calling through."""
-    threads: list[int] = []
-    real = getattr(dictionary_module, name)
-
-    def spy(*args, **kwargs):
-        threads.append(threading.get_ident())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(dictionary_module, name, spy)
-    return threads
 
 
 async def _import(fake, data: bytes, user: str = "alice"):
@@ -66,7 +56,7 @@ async def test_other_malformed_imports_are_answered_with_what_to_fix(fake_discor
 
 
 async def test_an_import_is_parsed_and_checked_off_the_event_loop(fake_discord, tmp_path, monkeypatch):
-    checks = _spy(monkeypatch, "_validated_table")
+    checks = spy_on_dictionary(monkeypatch, "_validated_table")
     document = {f"単語{i}": f"たんご{i}" for i in range(2000)}
     async with running_bot(fake_discord, ScriptedSynthesizer(), tmp_path / "bot.db"):
         loop_thread = threading.get_ident()
@@ -76,7 +66,7 @@ async def test_an_import_is_parsed_and_checked_off_the_event_loop(fake_discord, 
 
 
 async def test_read_aloud_compiles_a_dictionary_off_the_loop_once_per_change(fake_discord, tmp_path, monkeypatch):
-    compiles, builds = _spy(monkeypatch, "_compile"), _spy(monkeypatch, "_validated_table")
+    compiles, builds = spy_on_dictionary(monkeypatch, "_compile"), spy_on_dictionary(monkeypatch, "_validated_table")
     synth = ScriptedSynthesizer(steps=1)
     voice = fake_discord.voice[fake_discord.guild]
 

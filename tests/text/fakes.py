@@ -1,7 +1,10 @@
 """Ready-made chat messages shaped like the ones Discord sends, shared by the text tests."""
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import bot.text.dictionary as dictionary_module
 
 from bot.text import ChatMessage, ReadingSettings
 
@@ -26,3 +29,16 @@ def chat(content: str, **fields: Any) -> ChatMessage:
     fields.setdefault("role_names", ROLES)
     fields.setdefault("channel_names", CHANNELS)
     return ChatMessage(content, **fields)
+
+
+def spy_on_dictionary(monkeypatch, name: str) -> list[int]:
+    """Record the thread of every call to bot.text.dictionary.<name>, calling through."""
+    threads: list[int] = []
+    real = getattr(dictionary_module, name)
+
+    def spy(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dictionary_module, name, spy)
+    return threads

@@ -11,7 +11,7 @@ import bot.text.dictionary as dictionary_module
 from bot.text.dictionary import checked_entry
 
 from bot.text import DictionaryError, ReadingDictionary, ReadingSettings, speakable_phrase, speakable_text
-from tests.text.fakes import ALICE_ID, chat
+from tests.text.fakes import ALICE_ID, chat, spy_on_dictionary
 
 
 @pytest.mark.parametrize(("entries", "text", "expected"), [
@@ -139,7 +139,7 @@ def test_a_refused_import_changes_nothing():
 
 
 def test_a_dictionary_compiles_its_matcher_once_however_often_it_is_used(monkeypatch):
-    compiles = _spy(monkeypatch, "_compile")
+    compiles = spy_on_dictionary(monkeypatch, "_compile")
     dictionary = ReadingDictionary({f"単語{i}": f"たんご{i}" for i in range(2000)})
     for _ in range(50):
         assert dictionary.apply("単語1999と単語5の話") == "たんご1999とたんご5の話"
@@ -211,23 +211,12 @@ def test_words_that_nest_inside_each_other_still_match_leftmost_longest():
 
 # --- defect 9: layering is cheap, compiled once, cached within a bound ---------------------------------------
 
-def _spy(monkeypatch, name: str) -> list[int]:
-    """Record the thread of every call to bot.text.dictionary.<name>, calling through."""
-    threads: list[int] = []
-    real = getattr(dictionary_module, name)
-
-    def spy(*args, **kwargs):
-        threads.append(threading.get_ident())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(dictionary_module, name, spy)
-    return threads
 
 
 def test_layering_checks_no_word_again_and_compiles_only_the_result_once(monkeypatch):
     user = ReadingDictionary({f"ユーザー{i}": "ゆ" for i in range(2000)})
     server = ReadingDictionary({f"サーバー{i}": "さ" for i in range(2000)})
-    validations, compiles = _spy(monkeypatch, "_validated_table"), _spy(monkeypatch, "_compile")
+    validations, compiles = spy_on_dictionary(monkeypatch, "_validated_table"), spy_on_dictionary(monkeypatch, "_compile")
     layered = ReadingDictionary.layered(user, server)
     for _ in range(3):
         assert ReadingDictionary.layered(user, server).apply("ユーザー1とサーバー1999") == "ゆとさ"
