@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import threading
 
-import bot.text.dictionary as dictionary_module
 from tests.e2e.harness import running_bot
 from tests.fakediscord import Upload
 from tests.fakes import ScriptedSynthesizer
