@@ -318,15 +318,16 @@ class SpeechCodec:
 # overlaps the previous window by `fade` codes, cross-faded so that joins cannot click. Re-decoding is the cost: 25-code windows with 100 codes
 # of context decoded 5.2x the codes they released. So the first window is small (audio once
 # first_step + lookahead + fade = 25 codes are in, the synthesizer's first push) and later ones
-# grow with the audio already out, up to 2 s: what playback holds while the next one is made.
+# grow with the audio already out, up to 3 s: what playback holds while the next one is made.
 # Measured with bench/codec_decode.py --grid (full-size random decoder, 10 s of random codes,
 # 25-code pushes; SER of streamed vs one-shot audio). Around context 50, lookahead 12, fade 4:
 # context 0/25/50/100 gave 17.0/18.9/19.7/20.6 dB at 1.3/1.6/1.9/2.5x the codes decoded;
 # lookahead 4/12/24 19.4/19.7/20.5 dB (24 delays the first audio); fade 2/4/8 no difference;
 # the old schedule 19.5 dB at 5.2x. The error is spread over whole windows, not gathered at the
-# joins. Chosen: 18.6 dB at 1.54x the codes, 1.6-1.8x one-shot CPU time (the old: 6-7x); the
-# small lookahead and fade let the first window release 15 codes (0.3 s), so at 1.5x real time
-# playback waits less for the second one. Growth above 0.5 underran at 1.5x (bench/realtime.py).
+# joins. Chosen: 18.8 dB at 1.47x the codes, 1.65-1.8x the one-shot wall time on 2 CPU cores
+# (the old: 6x); the small lookahead and fade let the first window release 15 codes (0.3 s), so
+# at 1.5x real time playback waits less for the second one. Growth above 0.5 underran at 1.5x
+# (bench/realtime.py); steps over 3 s saved nothing more.
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ class StreamSchedule:
     fade: int = 2  # overlap with the previous window, cross-faded
     first_step: int = 15  # the first window releases this many codes (early first audio)
     growth: float = 0.5  # later windows release at least this share of the audio already out
-    max_step: int = 100  # but wait for no more than this many
+    max_step: int = 150  # but wait for no more than this many
 
     def __post_init__(self) -> None:
         if self.fade < 1 or self.first_step < self.fade or self.max_step < self.first_step:
