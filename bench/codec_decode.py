@@ -15,7 +15,6 @@ here says whether a seam is audible: only listening to the real codec can.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -50,14 +49,14 @@ def ser_db(signal: np.ndarray, reference: np.ndarray) -> float:
 
 
 def time_call(fn, repeats: int) -> float:
-    """Median wall time of fn() in seconds, after one warm-up call."""
+    """Best wall time of fn() in seconds (the least disturbed run), after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()  # decoding ends with .cpu(), which waits for the GPU
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def measure_stream(
         start = time.perf_counter()
         audio, outputs, decoded = stream(codec, codes, schedule, push)
         runs.append(time.perf_counter() - start)
-    streamed_s = statistics.median(runs) if repeats else float("nan")
+    streamed_s = min(runs) if repeats else float("nan")
     pushed = np.cumsum([min(push, len(codes) - i) for i in range(0, len(codes), push)] + [0])
     first = next(int(n) for n, out in zip(pushed, outputs) if len(out))
     joins = np.cumsum([len(o) for o in outputs if len(o)])[:-1]

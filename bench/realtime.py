@@ -56,11 +56,12 @@ class Sizes:
     messages: int  # messages per underrun measurement
     message_codes: int  # codes in each of those messages
     codec_seconds: float  # audio decoded per codec measurement
+    codec_repeats: int  # timed runs per codec figure (the best counts)
     full_codec: bool  # the full-size decoder, else the tiny one
 
 
-SHORT = Sizes(tokens=150, messages=2, message_codes=150, codec_seconds=4.0, full_codec=False)
-FULL = Sizes(tokens=600, messages=4, message_codes=400, codec_seconds=10.0, full_codec=True)
+SHORT = Sizes(tokens=150, messages=2, message_codes=150, codec_seconds=4.0, codec_repeats=1, full_codec=False)
+FULL = Sizes(tokens=600, messages=4, message_codes=400, codec_seconds=10.0, codec_repeats=3, full_codec=True)
 
 
 # --------------------------------------------------------------------------- models
@@ -229,11 +230,12 @@ def underruns(sizes: Sizes) -> dict:
 # --------------------------------------------------------------------------- codec and memory
 
 
-def codec_section(codec: SpeechCodec, seconds: float) -> dict:
+def codec_section(codec: SpeechCodec, seconds: float, repeats: int) -> dict:
+    """One-shot vs streamed decoding of random codes: best of `repeats` timed runs each."""
     codes = np.random.default_rng(0).integers(0, N_SPEECH_CODES, size=int(seconds * CODES_PER_SECOND))
     one_shot = codec.decode(codes)  # also the warm-up
-    old = measure_stream(codec, codes, OLD_SCHEDULE, one_shot=one_shot)
-    new = measure_stream(codec, codes, DEFAULT_SCHEDULE, one_shot=one_shot, one_shot_s=None)
+    old = measure_stream(codec, codes, OLD_SCHEDULE, one_shot=one_shot, repeats=repeats)
+    new = measure_stream(codec, codes, DEFAULT_SCHEDULE, one_shot=one_shot, repeats=repeats)
     return {
         "audio_s": seconds,
         "one_shot_ms_per_audio_s": new.one_shot_ms_per_audio_s,
@@ -272,7 +274,7 @@ def run(sizes: Sizes, work: Path) -> dict:
     step("underruns at 0.6x and 1.5x real time")
     results["underruns"] = underruns(sizes)
     step("codec: streamed vs one-shot")
-    results["codec"] = codec_section(codec, sizes.codec_seconds)
+    results["codec"] = codec_section(codec, sizes.codec_seconds, sizes.codec_repeats)
     results["memory"] = {"peak_rss_mib": peak_rss_mib()}
     results["cuda"] = cuda_section(models, sizes)
     return results
@@ -287,7 +289,7 @@ def cuda_section(models: dict[str, Path], sizes: Sizes) -> dict:
     section: dict[str, Any] = {"device": torch.cuda.get_device_name()}
     torch.cuda.reset_peak_memory_stats()
     codec = make_codec(sizes, "cuda")
-    section["codec"] = codec_section(codec, sizes.codec_seconds)
+    section["codec"] = codec_section(codec, sizes.codec_seconds, sizes.codec_repeats)
     if llama_cpp.llama_supports_gpu_offload():
         gpu = LoadOptions(n_gpu_layers=-1)
         section["host_ms_per_token"], section["tokens_per_s"] = llm_sections(models, sizes, gpu, time.perf_counter)
@@ -364,7 +366,7 @@ def draw(r: dict, path: Path) -> None:
     c = r["codec"]
     ax.bar(["one-shot", "streamed old", "streamed new"],
            [c["one_shot_ms_per_audio_s"], c["old_streamed_ms_per_audio_s"], c["new_streamed_ms_per_audio_s"]])
-    ax.set_title(f"codec ms per audio s (SER old {c['old_ser_db']} / new {c['new_ser_db']} dB)")
+    ax.set_title(f"codec ms per audio s\nstreamed SER: old {c['old_ser_db']} dB, new {c['new_ser_db']} dB")
     fig.suptitle(f"realtime benchmark ({r['mode']}); first audio {r['first_audio']['first_audio_ms']} ms, "
                  f"first second of codes {r['first_audio']['first_second_of_codes_ms']} ms; "
                  f"peak RSS {r['memory']['peak_rss_mib']} MiB")
