@@ -42,7 +42,7 @@ from bot.speech.codec import DEFAULT_SCHEDULE, CodecStream, SpeechCodec, StreamS
 from bot.speech.llm import LlasaModel, LoadOptions, Sampling
 from bot.speech.pacing import SpeechPacing, StartGate
 from bot.speech.prompt import N_SPEECH_CODES
-from bot.speech.synthesizer import SpeechRequest, Synthesizer
+from bot.speech.synthesizer import PUSH_CODES, SpeechRequest, Synthesizer
 
 TEXT = "こんにちは、今日はいい天気ですね。"
 CODES_PER_SECOND = 50
@@ -150,9 +150,9 @@ def first_audio(llm_path: Path, codec: SpeechCodec, options: LoadOptions) -> dic
 # --------------------------------------------------------------------------- underruns
 
 
-def chunk_seconds(schedule: StreamSchedule, codes: int, push: int = 25) -> list[float]:
-    """The audio chunks (seconds) a message of `codes` codes comes out in, pushed 25 at a time as
-    the synthesizer pushes them. Their sizes depend on the schedule only, not on the decoder."""
+def chunk_seconds(schedule: StreamSchedule, codes: int, push: int = PUSH_CODES) -> list[float]:
+    """The audio chunks (seconds) a message of `codes` codes comes out in, pushed `push` at a time
+    as the synthesizer pushes them. Their sizes depend on the schedule only, not on the decoder."""
     spc = 320
     stream = CodecStream(lambda window: np.zeros(len(window) * spc, np.float32), spc, schedule)
     chunks = [stream.push(np.zeros(min(push, codes - i), np.int64)) for i in range(0, codes, push)]

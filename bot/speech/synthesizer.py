@@ -17,6 +17,9 @@ from .sentences import DEFAULT_MAX_CHARS, split_sentences
 log = logging.getLogger(__name__)
 
 CODES_PER_SECOND = 50
+# Codes go to the codec in small batches: its stream schedule, not ours, decides when a window is
+# decoded, so audio comes out as soon as the codec can release it.
+PUSH_CODES = 5
 
 
 class SynthesisError(RuntimeError):
@@ -77,7 +80,7 @@ class Synthesizer:
         captions: bool,
         instruction: str = "Convert the text to speech:",
         max_sentence_chars: int = DEFAULT_MAX_CHARS,
-        chunk_codes: int = 5,
+        chunk_codes: int = PUSH_CODES,
         min_codes: int = 10,
         retries: int = 2,
         pause_s: float = 0.15,
@@ -87,8 +90,6 @@ class Synthesizer:
         self.captions = captions
         self.instruction = instruction
         self.max_sentence_chars = max_sentence_chars
-        # Codes go to the codec in small batches: its stream schedule, not ours, decides when a
-        # window is decoded, so audio comes out as soon as the codec can release it.
         self.chunk_codes = chunk_codes
         # A take that ends before min_codes (0.2 s) is a failed take: retried with a new seed.
         # Nothing reaches the codec before min_codes are in, so nothing of a failed take is played.
