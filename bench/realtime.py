@@ -42,7 +42,7 @@ from bot.speech.codec import DEFAULT_SCHEDULE, CodecStream, SpeechCodec, StreamS
 from bot.speech.llm import LlasaModel, LoadOptions, Sampling
 from bot.speech.pacing import SpeechPacing, StartGate
 from bot.speech.prompt import N_SPEECH_CODES
-from bot.speech.synthesizer import PUSH_CODES, SpeechRequest, Synthesizer
+from bot.speech.synthesizer import PUSH_CODES, SpeechRequest, Synthesizer, piece_schedule
 
 TEXT = "こんにちは、今日はいい天気ですね。"
 CODES_PER_SECOND = 50
@@ -176,11 +176,12 @@ class ArrivingChunks:
         return self._chunks[start : self._taken], self._taken == len(self._chunks)
 
 
-def underrun_frames(chunks: list[float], speed: float, start_at: StartRule, sample_rate: int) -> int:
+def underrun_frames(chunks: list[float], speed: float, start_at: StartRule, sample_rate: int,
+                   held_s: float = 0.0) -> int:
     """Silent frames the bot's audio source inserts once speech has started, when chunk k
-    arrives at (audio up to chunk k) / speed, the throttle's absolute schedule
-    (bot/speech/throttle.py), and playback starts at start_at(chunks, arrivals)."""
-    arrivals = list(np.cumsum(chunks) / speed)
+    arrives at (audio up to chunk k + the decoder's lookahead held_s) / speed, the throttle's
+    absolute schedule (bot/speech/throttle.py), and playback starts at start_at(chunks, arrivals)."""
+    arrivals = list(np.minimum(np.cumsum(chunks) + held_s, sum(chunks)) / speed)
     feed = ArrivingChunks(chunks, arrivals, sample_rate)
     source = StreamingSpeechSource(feed, sample_rate)
     feed.now = start_at(chunks, arrivals)
@@ -194,12 +195,12 @@ def start_at_first_chunk(_chunks: list[float], arrivals: list[float]) -> float:
     return arrivals[0]
 
 
-def pacing_gate(pacing: SpeechPacing, cap_s: float) -> StartRule:
+def pacing_gate(pacing: SpeechPacing, cap_s: float, schedule: StreamSchedule) -> StartRule:
     """The engine's start gate (bot/speech/pacing.py), fed the chunks at their arrival times;
     it learns speed and length across the messages it sees, as in the bot."""
 
     def start_at(chunks: list[float], arrivals: list[float]) -> float:
-        gate = StartGate(pacing, TEXT)
+        gate = StartGate(pacing, TEXT, piece_schedule(schedule))
         gate.begin(0.0)
         opened = [t for seconds, t in zip(chunks, arrivals) if gate.add(seconds, t, cap_s)]
         gate.end()
@@ -220,8 +221,9 @@ def underruns(sizes: Sizes) -> dict:
             chunks = chunk_seconds(schedule, sizes.message_codes)
             per_speed = {}
             for speed in SPEEDS:
-                rule = start_at_first_chunk if rule_name == "first_chunk" else pacing_gate(SpeechPacing(), 2 * message_s)
-                frames = [underrun_frames(chunks, speed, rule, 16000) for _ in range(sizes.messages)]
+                rule = start_at_first_chunk if rule_name == "first_chunk" else pacing_gate(SpeechPacing(), 2 * message_s, schedule)
+                held_s = piece_schedule(schedule).held_s
+                frames = [underrun_frames(chunks, speed, rule, 16000, held_s) for _ in range(sizes.messages)]
                 per_speed[f"{speed}x"] = round(float(np.mean(frames)), 1)
             result[rule_name][name] = per_speed
     return result

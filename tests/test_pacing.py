@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.speech.pacing import Learned, Progress, SpeechPacing, StartGate, can_start
+from bot.speech.pacing import Learned, PieceSchedule, Progress, SpeechPacing, StartGate, can_start
 
 
 def test_faster_than_real_time_starts_at_the_first_chunk():
@@ -87,3 +87,37 @@ def test_with_nothing_learned_the_first_chunk_counts_its_prompt_time():
     gate.begin(now=0.0)
     assert not gate.add(0.5, now=1.0, cap_s=4.0)  # 0.5× counting the prompt: too slow to start
     assert gate.end() and gate.opened_after_chunks == 1
+
+
+def _first_gap_s(start_after: int, pieces: list[float], rate: float, held_s: float) -> float:
+    """Silence before the first late piece when playback starts after piece `start_after`:
+    piece k arrives once the audio up to its end plus the decoder's lookahead is generated."""
+    total = sum(pieces)
+    ends = [sum(pieces[: k + 1]) for k in range(len(pieces))]
+    arrivals = [min(end + held_s, total) / rate for end in ends]
+    start = arrivals[start_after]
+    worst = 0.0
+    for k in range(start_after + 1, len(pieces)):
+        played_out_at = start + ends[k - 1]
+        worst = max(worst, arrivals[k] - played_out_at)
+    return worst
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.0, 1.1, 1.2, 1.5])
+def test_growing_codec_windows_are_planned_for_near_real_time(rate):
+    # The codec's windows grow with the audio already out: the largest piece so far says too little.
+    schedule = PieceSchedule(lambda released: max(0.3, 0.25 * released), held_s=0.2)
+    pieces, released = [0.3], 0.3
+    while released < 20.0:
+        pieces.append(min(schedule.next_piece_s(released), 20.0 - released))
+        released += pieces[-1]
+    produced = [sum(pieces[: k + 1]) for k in range(len(pieces))]
+    start_after = next(k for k, p in enumerate(produced)
+                       if can_start(Progress(p, 20.0, rate, max(pieces[: k + 1]), pieces=schedule)))
+    assert _first_gap_s(start_after, pieces, rate, 0.2) <= 0
+    if rate >= 1.5:
+        assert start_after == 0
+    # Just above real time, planning with the largest piece so far starts too soon and runs dry.
+    naive = next(k for k, p in enumerate(produced) if can_start(Progress(p, 20.0, rate, max(pieces[: k + 1]))))
+    if 1.0 < rate <= 1.2:
+        assert _first_gap_s(naive, pieces, rate, 0.2) > 0

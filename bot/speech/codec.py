@@ -338,7 +338,7 @@ class StreamSchedule:
     lookahead: int = 8  # codes decoded but held back: their audio still changes
     fade: int = 2  # overlap with the previous window, cross-faded
     first_step: int = 15  # the first window releases this many codes (early first audio)
-    growth: float = 0.5  # later windows release at least this share of the audio already out
+    growth: float = 0.25  # later windows release at least this share of the audio already out
     max_step: int = 150  # but wait for no more than this many
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ the rest of the message. Faster than real time, the first chunk starts it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Plan with a rate this much slower than measured, and one 20 ms frame more in hand, so that
@@ -16,32 +17,54 @@ LEAD_S = 0.02
 
 
 @dataclass(frozen=True)
+class PieceSchedule:
+    """How a stream's audio comes out: the length of the next piece once `released_s` seconds
+    are out, and how much generated audio the decoder holds back (its lookahead) before a piece
+    can be released. The codec's windows grow, so the largest piece so far says too little."""
+
+    next_piece_s: Callable[[float], float]
+    held_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Progress:
     """One job's generation so far, as the start rule sees it (all in audio or wall seconds)."""
 
     produced_s: float   # audio made so far
     expected_s: float   # how long the whole message will be (exact once ended)
     rate: float         # audio seconds generated per wall second from now on (0: unknown)
-    chunk_s: float      # the audio arrives in pieces up to this long
+    chunk_s: float      # the largest piece so far: the next pieces' size when `pieces` is unknown
     ended: bool = False
+    pieces: PieceSchedule | None = None
+
+
+# Shortest piece the rule simulates: bounds its loop for streams of many tiny chunks.
+MIN_PIECE_S = 0.1
 
 
 def can_start(p: Progress) -> bool:
     """True when playback started now will not run out of audio before generation ends.
 
-    The pieces still to come arrive chunk_s/rate apart; the audio in hand must last until the
-    first of them (matters when faster than real time) and until the last (slower).
+    Walks the pieces still to come: each is released once the audio up to its end (plus what the
+    decoder holds back) is generated at the planned rate, and by then the audio already released
+    must not have been played out.
     """
     if p.ended:
         return True
     if p.produced_s <= 0 or p.rate <= 0:
         return False
     rate = p.rate * (1 - RATE_MARGIN)
-    remaining = max(p.expected_s - p.produced_s, 0.0)
-    piece = min(p.chunk_s, remaining) if remaining else 0.0
-    until_first = piece / rate
-    until_last = remaining / rate - remaining + piece
-    return p.produced_s >= max(until_first, until_last) + LEAD_S
+    pieces = p.pieces or PieceSchedule(lambda _released: p.chunk_s)
+    released = p.produced_s
+    generated = released + pieces.held_s  # the decoder released nothing before its lookahead was made
+    while released < p.expected_s - 1e-9:
+        piece = min(max(pieces.next_piece_s(released), MIN_PIECE_S), p.expected_s - released)
+        needed = min(released + piece + pieces.held_s, p.expected_s)
+        arrives = max(needed - generated, 0.0) / rate
+        if arrives + LEAD_S > released:  # everything released so far would be played out first
+            return False
+        released += piece
+    return True
 
 
 class Learned:
@@ -96,9 +119,10 @@ class StartGate:
     # How many wall seconds of the learned rate count against the job's own measurements.
     PRIOR_WALL_S = 1.0
 
-    def __init__(self, pacing: SpeechPacing, text: str) -> None:
+    def __init__(self, pacing: SpeechPacing, text: str, pieces: PieceSchedule | None = None) -> None:
         self._pacing = pacing
         self._text = text
+        self.pieces = pieces  # the synthesizer's, set when the job starts on it
         self._started_at = 0.0
         self.produced_s = 0.0
         self.chunks = 0
@@ -125,7 +149,8 @@ class StartGate:
         if self.open:
             return False
         expected = self._pacing.expected_seconds(self._text, cap_s, self.produced_s)
-        progress = Progress(self.produced_s, max(expected, self.produced_s), self.rate(now), self.chunk_s)
+        progress = Progress(self.produced_s, max(expected, self.produced_s), self.rate(now), self.chunk_s,
+                            pieces=self.pieces)
         return self._open_if(can_start(progress))
 
     def end(self) -> bool:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .captions import VoiceCaption
-from .codec import SpeechCodec
+from .codec import DEFAULT_SCHEDULE, SpeechCodec, StreamSchedule
 from .llm import FinishReason, LlasaModel, Sampling
+from .pacing import PieceSchedule
 from .prompt import ReferenceVoice, build_prompt
 from .sentences import DEFAULT_MAX_CHARS, split_sentences
 
@@ -20,6 +21,17 @@ CODES_PER_SECOND = 50
 # Codes go to the codec in small batches: its stream schedule, not ours, decides when a window is
 # decoded, so audio comes out as soon as the codec can release it.
 PUSH_CODES = 5
+
+
+def piece_schedule(schedule: StreamSchedule) -> PieceSchedule:
+    """A codec stream schedule in the start rule's terms (seconds of audio).
+
+    Counted over the whole message: later sentences restart with small windows, so this errs long.
+    """
+    return PieceSchedule(
+        lambda released_s: schedule.step_after(int(released_s * CODES_PER_SECOND)) / CODES_PER_SECOND,
+        held_s=(schedule.lookahead + schedule.fade) / CODES_PER_SECOND,
+    )
 
 
 class SynthesisError(RuntimeError):
@@ -100,6 +112,11 @@ class Synthesizer:
     @property
     def sample_rate(self) -> int:
         return self.codec.sample_rate
+
+    @property
+    def pieces(self) -> PieceSchedule:
+        """How streamed audio comes out (the codec's window schedule), for the playback start rule."""
+        return piece_schedule(DEFAULT_SCHEDULE)
 
     def stream(
         self,

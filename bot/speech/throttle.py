@@ -35,11 +35,14 @@ class ThrottledSynthesizer:
         """The inner synthesizer's chunks, chunk k released at t0 + (audio up to k) / speed."""
         chunks = list(self.inner.stream(request, should_stop=should_stop, report=report))
         rate = self.inner.sample_rate
+        total_s = sum(len(c) for c in chunks) / rate
+        # A real stream releases a piece only once the decoder's lookahead after it is generated too.
+        held_s = self.inner.pieces.held_s if hasattr(self.inner, "pieces") else 0.0
         t0 = time.monotonic()
         made = 0
         for chunk in chunks:
             made += len(chunk)
-            delay = t0 + made / rate / self.speed - time.monotonic()
+            delay = t0 + min(made / rate + held_s, total_s) / self.speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             if should_stop():
