@@ -324,10 +324,13 @@ class SpeechCodec:
 # context 0/25/50/100 gave 17.0/18.9/19.7/20.6 dB at 1.3/1.6/1.9/2.5x the codes decoded;
 # lookahead 4/12/24 19.4/19.7/20.5 dB (24 delays the first audio); fade 2/4/8 no difference;
 # the old schedule 19.5 dB at 5.2x. The error is spread over whole windows, not gathered at the
-# joins. Chosen: 18.8 dB at 1.47x the codes, 1.65-1.8x the one-shot wall time on 2 CPU cores
-# (the old: 6x); the small lookahead and fade let the first window release 15 codes (0.3 s), so
-# at 1.5x real time playback waits less for the second one. Growth above 0.5 underran at 1.5x
-# (bench/realtime.py); steps over 3 s saved nothing more.
+# joins. Chosen growth 0.5 first (18.8 dB at 1.47x the codes), then 0.25 (18.2 dB at 1.68x the
+# codes, 2.0x the one-shot wall time on 2 CPU cores in bench/realtime.py; the old schedule: 5.5x):
+# windows that grow faster than generation outpaces playback make a stream just above real time
+# wait for its next piece, so with growth 0.5 playback could start at the first chunk only above
+# ~1.8x real time; with 0.25, above ~1.5x (see pacing.can_start, which plans with this schedule).
+# The small lookahead and fade let the first window release 15 codes (0.3 s). Steps over 3 s
+# saved nothing more.
 
 
 @dataclass(frozen=True)
