@@ -341,18 +341,16 @@ def draw(r: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     models = list(r["host_ms_per_token"])
     x = np.arange(len(models))
-    ax = axes[0]
-    ax.bar(x - 0.2, [r["host_ms_per_token"][m]["before_ms"] for m in models], 0.4, label="before")
-    ax.bar(x + 0.2, [r["host_ms_per_token"][m]["after_ms"] for m in models], 0.4, label="after")
-    ax.set_xticks(x, models)
-    ax.set_title("host ms per token (engine − forward)")
-    ax.legend()
-    ax = axes[1]
-    ax.bar(x - 0.2, [r["tokens_per_s"][m]["ours"] for m in models], 0.4, label="ours")
-    ax.bar(x + 0.2, [r["tokens_per_s"][m]["forward_only"] for m in models], 0.4, label="forward only")
-    ax.set_xticks(x, models)
-    ax.set_title("tokens/s")
-    ax.legend()
+    def paired_bars(ax: Any, section: str, title: str, pairs: tuple[tuple[str, str], ...]) -> None:
+        for offset, (key, label) in zip((-0.2, 0.2), pairs):
+            ax.bar(x + offset, [r[section][m][key] for m in models], 0.4, label=label)
+        ax.set_xticks(x, models)
+        ax.set_title(title)
+        ax.legend()
+
+    paired_bars(axes[0], "host_ms_per_token", "host ms per token (engine − forward)",
+                (("before_ms", "before"), ("after_ms", "after")))
+    paired_bars(axes[1], "tokens_per_s", "tokens/s", (("ours", "ours"), ("forward_only", "forward only")))
     ax = axes[2]
     u = r["underruns"]
     bars = [(rule, name) for rule in ("first_chunk", "pacing_gate") for name in ("old_schedule", "new_schedule")]
