@@ -17,6 +17,7 @@ class ScriptedSynthesizer:
     """
 
     sample_rate = 16000
+    pieces = None  # no codec window schedule: the start rule plans with the largest piece so far
 
     def __init__(self, steps: int = 5, step_seconds: float = 0.0) -> None:
         self.steps = steps

@@ -176,9 +176,7 @@ class SpeechJob(Job[Clip]):
     def _work(self, synthesizer: Synthesizer) -> Clip:
         self.sample_rate = rate = synthesizer.sample_rate
         finished = False
-        # Test doubles of the synthesizer may not know their piece schedule: the gate then plans
-        # with the largest piece seen so far.
-        self.start.pieces = getattr(synthesizer, "pieces", None)
+        self.start.pieces = synthesizer.pieces
         self.start.begin(time.monotonic())
         try:
             for chunk in synthesizer.stream(self.request, should_stop=self._cancel.is_set, report=self.report):

@@ -37,7 +37,7 @@ class ThrottledSynthesizer:
         rate = self.inner.sample_rate
         total_s = sum(len(c) for c in chunks) / rate
         # A real stream releases a piece only once the decoder's lookahead after it is generated too.
-        held_s = self.inner.pieces.held_s if hasattr(self.inner, "pieces") else 0.0
+        held_s = self.inner.pieces.held_s if self.inner.pieces else 0.0
         t0 = time.monotonic()
         made = 0
         for chunk in chunks:
