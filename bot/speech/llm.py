@@ -7,7 +7,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -82,7 +82,12 @@ class CodeGeneration:
 
 
 class LlasaModel:
-    """One loaded Llasa GGUF; one generation at a time (llama.cpp contexts are not shareable)."""
+    """One loaded Llasa GGUF; one generation at a time (llama.cpp contexts are not shareable).
+
+    The embedded generation backend (see backends/base.py): capacity 1.
+    """
+
+    capacity = 1
 
     def __init__(self, llama: "object", vocab: LlasaVocab) -> None:
         self._llama = llama
@@ -127,6 +132,12 @@ class LlasaModel:
                  llama.n_vocab(), options.n_gpu_layers)
         return cls(llama, vocab)
 
+    def close(self) -> None:
+        """Free the model and its context (a /model switch loads another)."""
+        close = getattr(self._llama, "close", None)
+        if close is not None:
+            close()
+
     def tokenize_text(self, text: str) -> list[int]:
         """Plain text to ids; special-token strings typed by users stay text."""
         return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)  # type: ignore[attr-defined]
@@ -141,6 +152,7 @@ class LlasaModel:
         sampling: Sampling,
         *,
         should_stop: Callable[[], bool] = lambda: False,
+        affinity: Hashable | None = None,  # one model: nothing to route
     ) -> CodeGeneration:
         """Generate speech codes after prompt, yielded as soon as each token is sampled."""
         seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
