@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 import numpy as np
 
@@ -33,6 +33,7 @@ class ScriptedSynthesizer:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         report: SynthesisReport | None = None,
+        affinity: Hashable | None = None,
     ) -> Iterator[np.ndarray]:
         self.served.append(request.text)
         self.requests.append(request)

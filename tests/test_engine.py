@@ -187,7 +187,7 @@ async def test_remembered_lanes_stay_bounded_with_many_direct_message_users(synt
 
 
 class SpeaksThenDies(ScriptedSynthesizer):
-    def stream(self, request, *, should_stop=lambda: False, report=None):
+    def stream(self, request, *, should_stop=lambda: False, report=None, affinity=None):
         yield from super().stream(request, should_stop=should_stop, report=report)
         raise WorkerKiller
 

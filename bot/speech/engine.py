@@ -179,7 +179,8 @@ class SpeechJob(Job[Clip]):
         self.start.pieces = synthesizer.pieces
         self.start.begin(time.monotonic())
         try:
-            for chunk in synthesizer.stream(self.request, should_stop=self._cancel.is_set, report=self.report):
+            for chunk in synthesizer.stream(self.request, should_stop=self._cancel.is_set, report=self.report,
+                                          affinity=self.owner.lane):
                 if len(chunk):
                     self.audio.append(chunk)
                     cap = self.report.longest_s or self.request.max_seconds

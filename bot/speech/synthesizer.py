@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .captions import VoiceCaption
 from .codec import DEFAULT_SCHEDULE, SpeechCodec, StreamSchedule
-from .llm import FinishReason, LlasaModel, Sampling
+from .backends.base import GenerationBackend
+from .llm import FinishReason, Sampling
 from .pacing import PieceSchedule
 from .prompt import ReferenceVoice, build_prompt
 from .sentences import DEFAULT_MAX_CHARS, split_sentences
@@ -82,11 +83,12 @@ class Clip:
 
 
 class Synthesizer:
-    """Owns nothing but references to the loaded models; call it from one thread at a time."""
+    """Owns nothing but references to the loaded models; as many threads may call it at once as
+    its generation backend (`llm`, see backends/base.py) has capacity."""
 
     def __init__(
         self,
-        llm: LlasaModel,
+        llm: GenerationBackend,
         codec: SpeechCodec,
         *,
         captions: bool,
@@ -124,8 +126,12 @@ class Synthesizer:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         report: SynthesisReport | None = None,
+        affinity: Hashable | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield float32 mono chunks at `sample_rate` as soon as they are decoded."""
+        """Yield float32 mono chunks at `sample_rate` as soon as they are decoded.
+
+        affinity (the guild's queue lane) keeps one server's work on one backend endpoint.
+        """
         report = report if report is not None else SynthesisReport()
         started = time.perf_counter()
         budget = int(request.max_seconds * CODES_PER_SECOND)
@@ -139,7 +145,7 @@ class Synthesizer:
             if index:
                 yield pause
             report.sentences += 1
-            for chunk in self._sentence(sentence, request, budget, should_stop, report):
+            for chunk in self._sentence(sentence, request, budget, should_stop, report, affinity):
                 if report.first_audio_s is None and len(chunk):
                     report.first_audio_s = time.perf_counter() - started
                 yield chunk
@@ -162,6 +168,7 @@ class Synthesizer:
         budget: int,
         should_stop: Callable[[], bool],
         report: SynthesisReport,
+        affinity: Hashable | None,
     ) -> Iterator[np.ndarray]:
         voice = request.voice
         prompt = build_prompt(
@@ -175,7 +182,7 @@ class Synthesizer:
                 report.retries += 1
                 # The same seed would fail the same way again; a derived one keeps fixed-seed takes reproducible.
                 sampling = replace(sampling, seed=-1 if sampling.seed < 0 else (sampling.seed + 7919) % 2**31)
-            generation = self.llm.generate(prompt, sampling, should_stop=should_stop)
+            generation = self.llm.generate(prompt, sampling, should_stop=should_stop, affinity=affinity)
             stream = self.codec.stream()
             pending: list[int] = []
             emitted = 0

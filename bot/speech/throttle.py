@@ -7,7 +7,7 @@ generation at exactly `speed` × real time, however busy the machine is.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,9 +31,10 @@ class ThrottledSynthesizer:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         report: SynthesisReport | None = None,
+        affinity: Hashable | None = None,
     ) -> Iterator[np.ndarray]:
         """The inner synthesizer's chunks, chunk k released at t0 + (audio up to k) / speed."""
-        chunks = list(self.inner.stream(request, should_stop=should_stop, report=report))
+        chunks = list(self.inner.stream(request, should_stop=should_stop, report=report, affinity=affinity))
         rate = self.inner.sample_rate
         total_s = sum(len(c) for c in chunks) / rate
         # A real stream releases a piece only once the decoder's lookahead after it is generated too.
