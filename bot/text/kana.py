@@ -66,6 +66,18 @@ def katakana_to_hiragana(text: str) -> str:
     return "".join(chr(ord(ch) - 0x60) if "\u30a1" <= ch <= "\u30f6" else ch for ch in text)
 
 
+def katakana_reading(text: str) -> str:
+    """How text is pronounced, in katakana with punctuation (OpenJTalk: 今日は → キョーワ); kana only if the reader is missing."""
+    engine = _load()
+    if engine is None:
+        return hiragana_to_katakana(text)
+    try:
+        return engine.g2p(text, kana=True)
+    except Exception:  # noqa: BLE001 - a failure in the C reader must cost the reading, not the caller
+        log.warning("reading a %d-character text failed; comparing its kana as written", len(text), exc_info=True)
+        return hiragana_to_katakana(text)
+
+
 def _load() -> ModuleType | None:
     global _engine, _unavailable
     if _engine is not None or _unavailable:
