@@ -19,6 +19,7 @@ from .speech.engine import SpeechEngine
 from .speech.llm import Sampling
 from .speech.synthesizer import Synthesizer
 from .store.database import Database
+from .store.clips import VoiceClips
 from .store.dictionary import DictionaryStore
 from .store.guilds import GuildSettingsStore
 from .store.voices import VoiceProfiles
@@ -56,6 +57,7 @@ class LlasaBot(commands.Bot):
         self.presets = presets
         self.default_sampling = default_sampling
         self.voices = VoiceProfiles(database)
+        self.clips = VoiceClips(database)
         self.guild_settings = GuildSettingsStore(database)
         self.dictionaries = DictionaryStore(database)
         self.players: dict[int, GuildPlayer] = {}

@@ -6,6 +6,7 @@ from .speech.captions import CaptionError
 from .speech.codec import CodecError
 from .speech.engine import EngineBusy, EngineClosed
 from .speech.synthesizer import SynthesisError
+from .store.clips import ClipNameTaken, ClipNotFound
 from .store.errors import StoreLimitError, UnknownFieldError
 from .text.errors import TextInputError
 
@@ -16,7 +17,7 @@ class UserError(Exception):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError, EngineBusy, EngineClosed, CaptionError, CodecError, SynthesisError, TextInputError,
-    StoreLimitError, UnknownFieldError, UploadRejected,
+    StoreLimitError, UnknownFieldError, UploadRejected, ClipNotFound, ClipNameTaken,
 )
 
 

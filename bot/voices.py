@@ -40,14 +40,31 @@ def speech_request(
     defaults: Sampling,
     max_seconds: float,
     preset: str | None = None,
+    shared: ReferenceVoice | None = None,
 ) -> SpeechRequest:
-    """Build the request; `preset` overrides the user's voice for this one request."""
+    """Build the request; `preset` overrides the user's voice for this one request.
+
+    shared: the server's shared voice the user picked (or named for this request), already looked
+    up; it replaces their own cloned clip.
+    """
     if preset is not None:
         if preset not in presets:
             raise CaptionError(f"there is no voice preset named '{preset}'; see /voice presets")
         profile = replace(profile, preset=preset, caption=None, reference=None)
-    reference = None
-    if profile.reference:
+    reference = shared
+    if reference is None and profile.reference:
         reference = ReferenceVoice(unpack_codes(profile.reference), profile.reference_transcript or "")
     voice = Voice(caption=caption_for(profile, presets), reference=reference)
     return SpeechRequest(text, voice, sampling_for(profile, defaults), max_seconds)
+
+
+def at_speed(request: SpeechRequest, speed: float) -> SpeechRequest:
+    """Ask for speech at `speed` through the caption's speed field (the model's only speed control).
+
+    A voice without a caption gets one holding just the speed; base Llasa (no captions) ignores it.
+    """
+    if abs(speed - 1.0) < 0.05:
+        return request
+    caption = request.voice.caption or VoiceCaption(caption="落ち着いた声で話している。")
+    marked = replace(caption, speed=f"({speed:.1f}x)")
+    return replace(request, voice=replace(request.voice, caption=marked))

@@ -13,13 +13,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..speech.engine import EngineBusy, Owner, Priority, SpeechJob
+from ..speech.prompt import ReferenceVoice
 from ..store.dictionary import DictScope
 from ..text.dictionary import ReadingDictionary
 from ..text.message import Attachment, ChatMessage, ReadingSettings
 from ..text.pipeline import speakable_phrase, speakable_text
 from ..user_errors import UserError
-from ..voices import speech_request
-from .common import check_can_bind
+from ..voices import at_speed, speech_request
+from .common import check_can_bind, shared_reference
 from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class ReadAloudCog(commands.Cog):
             if spoken_name:
                 text = f"{spoken_name}、{text}"
         session.last_speaker_id, session.last_spoken_at = message.author.id, now
-        job = self._speak(player, session, settings, message.author.id, text, profile)
+        shared = await shared_reference(self.bot, message.guild.id, profile.shared_voice)
+        job = self._speak(player, session, settings, message.author.id, text, profile, shared)
         if job is not None:
             self._track(message.id, received, job)
 
@@ -166,8 +168,9 @@ class ReadAloudCog(commands.Cog):
         for watcher in list(self._watchers):
             watcher.cancel()
 
-    def _speak(self, player, session: ReadAloudSession, settings: "GuildSettings", user_id: int, text: str, profile):
-        """Queue text in the user's voice, within the server's queue limit; None when dropped."""
+    def _speak(self, player, session: ReadAloudSession, settings: "GuildSettings", user_id: int, text: str, profile,
+               shared: ReferenceVoice | None):
+        """Queue text in the user's voice, within the server's queue and length limits; None when dropped."""
         waiting = player.pending()
         if waiting >= settings.max_queue:
             # Over the limit: drop it, and say how many were dropped before the next one.
@@ -176,8 +179,9 @@ class ReadAloudCog(commands.Cog):
         if session.dropped:
             text = f"ほか{session.dropped}件省略、{text}"
             session.dropped = 0
-        request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling,
-                                 min(READ_ALOUD_MAX_SECONDS, self.bot.config.limits.max_clip_seconds))
+        seconds = min(READ_ALOUD_MAX_SECONDS, self.bot.config.limits.max_clip_seconds, settings.max_seconds or READ_ALOUD_MAX_SECONDS)
+        request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling, seconds, shared=shared)
+        request = at_speed(request, settings.read_speed)
         if waiting >= max(2, settings.max_queue // 2) and request.voice.caption is not None:
             # A long queue: ask the model for brisk speech (it has no speed knob but the caption).
             request = replace(request, voice=replace(request.voice, caption=replace(request.voice.caption, speed="速い")))
@@ -218,7 +222,8 @@ class ReadAloudCog(commands.Cog):
         profile = await self.bot.voices.get(member.id)
         dictionary = await self._dictionary(member.guild.id, member.id)
         name = await asyncio.to_thread(speakable_phrase, profile.spoken_name or member.display_name, reading, dictionary)
-        self._speak(player, session, settings, member.id, f"{name or 'だれか'}さん{action}", profile)
+        shared = await shared_reference(self.bot, member.guild.id, profile.shared_voice)
+        self._speak(player, session, settings, member.id, f"{name or 'だれか'}さん{action}", profile, shared)
 
     async def _should_read(self, message: discord.Message, settings: "GuildSettings", voice_channel) -> bool:
         if settings.skip_prefix and message.content.startswith(settings.skip_prefix):

@@ -13,8 +13,7 @@ from discord.ext import commands
 from ..audio.formats import AudioFormat, encode_within
 from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
 from ..user_errors import UserError
-from ..voices import speech_request
-from .common import preset_autocomplete
+from .common import preset_autocomplete, voice_request
 from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ class SayCog(commands.Cog):
         return True
 
     @app_commands.command(name="say", description="Speak a text in your voice channel, or post it as an audio file")
-    @app_commands.describe(text="What to say", voice="A preset voice for this once (default: your own)",
+    @app_commands.describe(text="What to say", voice="A preset or this server's shared voice, for this once (default: your own)",
                            file_format="Audio file format when posting a file")
     @app_commands.autocomplete(voice=preset_autocomplete)
     async def say(
@@ -50,8 +49,8 @@ class SayCog(commands.Cog):
             raise UserError("there is nothing to say")
         await interaction.response.defer(thinking=True)
         profile = await self.bot.voices.get(interaction.user.id)
-        request = speech_request(text, profile, self.bot.presets, self.bot.default_sampling,
-                                 self.bot.config.limits.max_clip_seconds, preset=voice)
+        request = await voice_request(self.bot, interaction.guild_id, profile, text,
+                                      self.bot.config.limits.max_clip_seconds, voice=voice)
         job = self.bot.engine.submit(request, Owner(interaction.guild_id, interaction.user.id), Priority.COMMAND)
         player = self._player_with(interaction.user)
         if player is not None:

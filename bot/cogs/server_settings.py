@@ -40,7 +40,8 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
             f"Join/leave announcements: {s.announce_join_leave}",
             f"Only read members in the voice channel: {s.read_only_members_in_voice}",
             f"Skip prefix: {s.skip_prefix!r} · required role: {f'<@&{s.required_role_id}>' if s.required_role_id else 'none'}",
-            f"Queue limit: {s.max_queue}",
+            f"Queue limit: {s.max_queue} · seconds per message: {s.max_seconds or 'the bot limit'} "
+            f"· read speed: {s.read_speed:g}x · characters read: {reading.max_chars}",
             "Reading: " + ", ".join(f"{k}={v}" for k, v in reading.to_dict().items()),
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
@@ -68,6 +69,30 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
                                                         ("skip_prefix", skip_prefix), ("max_queue", queue_limit)) if v is not None}
         if required_role is not None or clear_required_role:
             changes["required_role_id"] = None if clear_required_role else required_role.id  # type: ignore[union-attr]
+        await self._update(interaction, changes)
+
+    @app_commands.command(name="limits", description="Seconds of speech per message, read speed, characters read")
+    @app_commands.describe(max_seconds="Longest speech for one message (3–600 s; capped by the bot's own limit)",
+                           read_speed="Read-aloud speed 0.5–2.0 (the Captions model's speed hint)",
+                           max_chars="Longer messages are cut and end with 以下略 (1–2000)",
+                           clear_max_seconds="Use the bot's own limit again")
+    async def limits(self, interaction: discord.Interaction,
+                     max_seconds: app_commands.Range[int, 3, 600] | None = None,
+                     read_speed: app_commands.Range[float, 0.5, 2.0] | None = None,
+                     max_chars: app_commands.Range[int, 1, 2000] | None = None,
+                     clear_max_seconds: bool = False) -> None:
+        changes: dict[str, object] = {}
+        if max_seconds is not None or clear_max_seconds:
+            ceiling = int(self.bot.config.limits.max_clip_seconds)
+            if max_seconds is not None and max_seconds > ceiling:
+                raise UserError(f"this bot speaks at most {ceiling} s per message; pick {ceiling} or less")
+            changes["max_seconds"] = None if clear_max_seconds else max_seconds
+        if read_speed is not None:
+            changes["read_speed"] = round(read_speed, 2)
+        if max_chars is not None:
+            settings = await self.bot.guild_settings.get(interaction.guild_id)  # type: ignore[arg-type]
+            reading = ReadingSettings.from_dict(settings.reading, ignore_unknown=True).to_dict() | {"max_chars": max_chars}
+            changes["reading"] = ReadingSettings.from_dict(reading).to_dict()
         await self._update(interaction, changes)
 
     @app_commands.command(name="reading", description="Change one read-aloud rule (see /server show)")

@@ -15,7 +15,7 @@ from ..speech.engine import Owner
 from ..store.voices import pack_codes
 from ..user_errors import UserError
 from ..voices import caption_for, sampling_for
-from .common import preset_autocomplete
+from .common import preset_autocomplete, shared_reference
 from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
@@ -28,6 +28,20 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 async def emotion_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     names = [e for e in sorted(EMOTIONS) if current.lower() in e][:25]
     return [app_commands.Choice(name=e, value=e) for e in names]
+
+
+async def my_clip_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    bot: "LlasaBot" = interaction.client  # type: ignore[assignment]
+    names = [c.name for c in await bot.clips.mine(interaction.user.id) if current.lower() in c.name.lower()]
+    return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
+
+
+async def shared_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    bot: "LlasaBot" = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    names = [s.name for s in await bot.clips.shared_in(interaction.guild_id) if current.lower() in s.name.lower()]
+    return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
 
 class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="Your own voice"):
@@ -64,9 +78,13 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         changes: dict[str, object] = {}
         profile = await self.bot.voices.get(interaction.user.id)
         if preset is not None:
-            if preset not in self.bot.presets:
-                raise UserError(f"there is no preset named '{preset}'; pick one from the list")
-            changes.update(preset=preset, reference=None, reference_transcript="", reference_name="")
+            if preset in self.bot.presets:
+                changes.update(preset=preset, shared_voice=None)
+            elif interaction.guild_id is not None and await shared_reference(self.bot, interaction.guild_id, preset):
+                changes.update(preset=None, shared_voice=(await self.bot.clips.shared(interaction.guild_id, preset)).name)
+            else:
+                raise UserError(f"there is no preset or shared voice named '{preset}'; pick one from the list")
+            changes.update(reference=None, reference_transcript="", reference_name="")
         fields = {"emotion": emotion, "speed": speed, "style": style, "caption": caption}
         if any(v is not None for v in fields.values()):
             merged = dict(profile.caption or {}) | {k: v for k, v in fields.items() if v is not None}
@@ -95,11 +113,60 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         del data
         codes = await self.bot.engine.call(lambda s: s.codec.encode(samples, rate, max_seconds=max_seconds),
                                            Owner(interaction.guild_id, interaction.user.id))
+        packed = pack_codes([int(c) for c in codes])
+        await self.bot.clips.add(interaction.user.id, clip.filename[:100], packed, transcript)  # kept in /voice clips
         profile = await self.bot.voices.update(
-            interaction.user.id, reference=pack_codes([int(c) for c in codes]),
-            reference_transcript=transcript, reference_name=clip.filename)
+            interaction.user.id, reference=packed, reference_transcript=transcript, reference_name=clip.filename,
+            shared_voice=None)
         await interaction.followup.send(f"🧬 Cloned from {clip.filename} ({len(codes) / 50:.1f} s).\n" + self._describe(profile),
                                         ephemeral=True)
+
+    @app_commands.command(name="clips", description="List the clips you cloned, and the voices shared in this server")
+    async def clips(self, interaction: discord.Interaction) -> None:
+        mine = await self.bot.clips.mine(interaction.user.id)
+        lines = [f"**{c.name}** ({c.seconds:.1f} s) 「{c.transcript[:40]}」" for c in mine] or ["You have no cloned clips."]
+        if interaction.guild_id is not None:
+            shared = await self.bot.clips.shared_in(interaction.guild_id)
+            if shared:
+                lines.append("Shared in this server: " + ", ".join(
+                    f"**{s.name}**" + (" (yours)" if s.clip.user_id == interaction.user.id else "") for s in shared))
+        await interaction.response.send_message("\n".join(lines)[:1900], ephemeral=True)
+
+    @app_commands.command(name="use", description="Speak with one of your cloned clips again")
+    @app_commands.autocomplete(clip=my_clip_autocomplete)
+    async def use(self, interaction: discord.Interaction, clip: str) -> None:
+        kept = await self.bot.clips.get(interaction.user.id, clip)
+        profile = await self.bot.voices.update(interaction.user.id, reference=kept.codes, reference_transcript=kept.transcript,
+                                               reference_name=kept.name, shared_voice=None)
+        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+
+    @app_commands.command(name="delete", description="Delete one of your cloned clips and its data (it is unshared everywhere)")
+    @app_commands.autocomplete(clip=my_clip_autocomplete)
+    async def delete(self, interaction: discord.Interaction, clip: str) -> None:
+        gone = await self.bot.clips.delete(interaction.user.id, clip)
+        profile = await self.bot.voices.get(interaction.user.id)
+        if profile.reference == gone.codes:  # it was the active voice: its codes go too
+            await self.bot.voices.update(interaction.user.id, reference=None, reference_transcript="", reference_name="")
+        await interaction.response.send_message(f"🗑️ Deleted {gone.name} and its data.", ephemeral=True)
+
+    @app_commands.command(name="share", description="Share one of your cloned clips with this server under a name")
+    @app_commands.describe(clip="One of your clips", name="The name others pick it by")
+    @app_commands.autocomplete(clip=my_clip_autocomplete)
+    @app_commands.guild_only()
+    async def share(self, interaction: discord.Interaction, clip: str, name: app_commands.Range[str, 1, 32]) -> None:
+        shared = await self.bot.clips.share(interaction.guild_id, interaction.user.id, clip, name)  # type: ignore[arg-type]
+        await interaction.response.send_message(
+            f"🤝 {shared.clip.name} is shared here as **{shared.name}**; others pick it with /voice set preset:{shared.name}.",
+            ephemeral=True)
+
+    @app_commands.command(name="unshare", description="Stop sharing a voice in this server (yours, or any with Manage Server)")
+    @app_commands.autocomplete(name=shared_autocomplete)
+    @app_commands.guild_only()
+    async def unshare(self, interaction: discord.Interaction, name: str) -> None:
+        perms = getattr(interaction.user, "guild_permissions", None)
+        manager = perms is not None and perms.manage_guild
+        await self.bot.clips.unshare(interaction.guild_id, name, user_id=None if manager else interaction.user.id)  # type: ignore[arg-type]
+        await interaction.response.send_message(f"🔒 {name} is no longer shared here.", ephemeral=True)
 
     @app_commands.command(name="name", description="How read-aloud announces you (empty: your display name)")
     async def name(self, interaction: discord.Interaction, spoken_name: app_commands.Range[str, 0, 32] = "") -> None:
@@ -112,10 +179,11 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         profile = await self.bot.voices.get(interaction.user.id)
         await interaction.response.send_message(self._describe(profile), ephemeral=True)
 
-    @app_commands.command(name="reset", description="Forget your voice settings and cloned clip")
+    @app_commands.command(name="reset", description="Back to the default voice (your clips stay in /voice clips)")
     async def reset(self, interaction: discord.Interaction) -> None:
         await self.bot.voices.reset(interaction.user.id)
-        await interaction.response.send_message("♻️ Your voice is back to the default.", ephemeral=True)
+        await interaction.response.send_message(
+            "♻️ Your voice is back to the default. Your cloned clips are kept: /voice clips, /voice delete.", ephemeral=True)
 
     @app_commands.command(name="presets", description="List the voice presets")
     async def presets(self, interaction: discord.Interaction) -> None:
@@ -126,6 +194,8 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         caption = caption_for(profile, self.bot.presets)
         s = sampling_for(profile, self.bot.default_sampling)
         lines = [f"Preset: **{profile.preset or '(none)'}**"]
+        if profile.shared_voice:
+            lines.append(f"Shared voice: **{profile.shared_voice}** (in servers where it is shared)")
         if profile.reference:
             lines.append(f"Cloned voice: {profile.reference_name or 'clip'} — 「{profile.reference_transcript}」")
         if caption:

@@ -10,13 +10,15 @@ from typing import Any
 
 from .database import Database, Transaction
 from .errors import StoreLimitError
-from .validation import check_bool, check_id, check_int, check_optional_id, check_text, with_changes
+from .validation import check_bool, check_float, check_id, check_int, check_optional_id, check_text, with_changes
 
 MAX_READ_CHANNELS = 10
 MAX_SKIP_PREFIX_CHARS = 8
 MAX_NAME_PAUSE_SECONDS = 3_600
 MAX_QUEUE = 1_000
 MAX_READING_JSON_CHARS = 20_000
+MIN_SECONDS_PER_MESSAGE, MAX_SECONDS_PER_MESSAGE = 3, 600
+MIN_READ_SPEED, MAX_READ_SPEED = 0.5, 2.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class GuildSettings:
     required_role_id: int | None = None            # only members with this role are read
     max_queue: int = 20
     reading: dict[str, Any] = field(default_factory=dict)  # text-rule settings, owned by bot.text
+    max_seconds: int | None = None                 # seconds of speech per message; None: the bot's limit
+    read_speed: float = 1.0                        # how fast read-aloud asks voices to speak
 
     def __post_init__(self) -> None:
         check_id("guild_id", self.guild_id)
@@ -49,6 +53,9 @@ class GuildSettings:
         check_int("name_pause_seconds", self.name_pause_seconds, 0, MAX_NAME_PAUSE_SECONDS)
         check_text("skip_prefix", self.skip_prefix, MAX_SKIP_PREFIX_CHARS)
         check_int("max_queue", self.max_queue, 1, MAX_QUEUE)
+        if self.max_seconds is not None:
+            check_int("max_seconds", self.max_seconds, MIN_SECONDS_PER_MESSAGE, MAX_SECONDS_PER_MESSAGE)
+        object.__setattr__(self, "read_speed", check_float("read_speed", self.read_speed, MIN_READ_SPEED, MAX_READ_SPEED))
         # A round trip through JSON both checks it can be stored and detaches it from the caller's dict.
         object.__setattr__(self, "reading", json.loads(_reading_json(self.reading)))
 

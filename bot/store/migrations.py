@@ -72,7 +72,39 @@ _V1: Migration = (
     ) WITHOUT ROWID""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+_V2: Migration = (
+    # A user's cloned clips, kept so they can list, reuse, share and delete them. The profile's
+    # `reference` stays the active voice (a copy of one clip's codes).
+    """CREATE TABLE voice_clips (
+        clip_id    INTEGER PRIMARY KEY,
+        user_id    INTEGER NOT NULL,
+        name       TEXT    NOT NULL COLLATE NOCASE,
+        codes      BLOB    NOT NULL,                -- speech codes, uint16 little-endian
+        transcript TEXT    NOT NULL DEFAULT '',
+        created_at REAL    NOT NULL,
+        UNIQUE (user_id, name)
+    )""",
+    # A clip its uploader shared with a server under a name; deleting the clip unshares it.
+    """CREATE TABLE shared_voices (
+        guild_id INTEGER NOT NULL,
+        name     TEXT    NOT NULL COLLATE NOCASE,
+        clip_id  INTEGER NOT NULL REFERENCES voice_clips (clip_id) ON DELETE CASCADE,
+        PRIMARY KEY (guild_id, name)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX shared_voices_by_clip ON shared_voices (clip_id)",
+    # The clips people cloned before the library existed become their first library entry.
+    """INSERT INTO voice_clips (user_id, name, codes, transcript, created_at)
+        SELECT user_id, CASE WHEN reference_name = '' THEN 'clip' ELSE substr(reference_name, 1, 100) END,
+               reference, reference_transcript, updated_at
+        FROM voice_profiles WHERE reference IS NOT NULL""",
+    # A shared voice a user picked (by name, looked up in the server they speak in).
+    "ALTER TABLE voice_profiles ADD COLUMN shared_voice TEXT",
+    # Per-server limits: seconds of speech per message (NULL: the bot's limit) and read speed.
+    "ALTER TABLE guild_settings ADD COLUMN max_seconds INTEGER",
+    "ALTER TABLE guild_settings ADD COLUMN read_speed REAL NOT NULL DEFAULT 1.0",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -59,6 +59,7 @@ class VoiceProfile:
     repeat_penalty: float | None = None
     seed: int | None = None                   # -1: a new seed each time
     spoken_name: str | None = None            # how read-aloud announces the user
+    shared_voice: str | None = None           # a voice shared in the server they speak in, by name
     updated_at: float | None = None           # unix seconds of the last save; None: never saved
 
     def __post_init__(self) -> None:
@@ -78,6 +79,7 @@ class VoiceProfile:
         if self.seed is not None:
             check_int("seed", self.seed)
         check_optional_text("spoken_name", self.spoken_name, MAX_SPOKEN_NAME_CHARS)
+        check_optional_text("shared_voice", self.shared_voice, MAX_PRESET_CHARS)
         if self.updated_at is not None:
             object.__setattr__(self, "updated_at", float(self.updated_at))
 

@@ -15,6 +15,7 @@ def full_settings(guild_id: int = GUILD) -> GuildSettings:
         guild_id=guild_id, read_channel_ids=(30, 10, 20), auto_join_channel_id=40, announce_names=False,
         name_pause_seconds=60, announce_join_leave=False, read_only_members_in_voice=False, skip_prefix="!",
         required_role_id=50, max_queue=5, reading={"urls": "domain", "max_chars": 80, "laughter": False},
+        max_seconds=30, read_speed=1.25,
     )
 
 
@@ -119,3 +120,12 @@ async def test_forget_deletes_everything_of_one_server(db: Database) -> None:
     assert await store.get(GUILD) == GuildSettings(GUILD)
     assert await store.opted_out(GUILD) == frozenset()
     assert await store.read_channels() == {7: (10, 20, 30)}
+
+
+@pytest.mark.parametrize("change", [{"max_seconds": 2}, {"max_seconds": 601}, {"read_speed": 0.4},
+                                    {"read_speed": 2.5}, {"read_speed": float("nan")}])
+async def test_per_server_limits_stay_within_their_bounds(db: Database, change: dict) -> None:
+    store = GuildSettingsStore(db)
+    with pytest.raises(StoreLimitError):
+        await store.update(GUILD, **change)
+    assert await store.get(GUILD) == GuildSettings(GUILD)
