@@ -34,8 +34,12 @@ class ShuttingDown(app_commands.CheckFailure):
     """A command arrived while the bot is closing."""
 
 
-class LlasaBot(commands.Bot):
-    """Holds the shared services; the cogs hold the features."""
+class LlasaBot(commands.AutoShardedBot):
+    """Holds the shared services; the cogs hold the features.
+
+    Sharded (one gateway connection per shard, all in this process) as discord.py's
+    AutoShardedBot: one shard below Discord's 2,500-server mark, more when configured or asked for.
+    """
 
     def __init__(
         self,
@@ -50,6 +54,11 @@ class LlasaBot(commands.Bot):
         intents = discord.Intents.default()
         intents.message_content = True  # read-aloud reads what people write (privileged intent)
         intents.voice_states = True
+        shards = config.discord
+        if shards.shard_count:
+            options.setdefault("shard_count", shards.shard_count)
+            if shards.shard_ids:
+                options.setdefault("shard_ids", list(shards.shard_ids))
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, **options)
         self.config = config
         self.engine = engine
@@ -78,7 +87,8 @@ class LlasaBot(commands.Bot):
             await self.tree.sync()
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s in %d server(s)", self.user, len(self.guilds))
+        log.info("logged in as %s in %d server(s) on shard(s) %s of %s", self.user, len(self.guilds),
+                 sorted(self.shards), self.shard_count)
 
     # Voice connections -------------------------------------------------------------------
     def player(self, guild_id: int) -> GuildPlayer | None:

@@ -19,6 +19,7 @@ MAX_N_CTX = 131_072
 CODES_PER_SECOND = 50  # XCodec2
 # Discord ids (snowflakes) of real servers have 17 to 20 digits and fit in a signed 64-bit integer.
 MIN_SNOWFLAKE, MAX_SNOWFLAKE = 10**16, 2**63 - 1
+MAX_SHARDS = 4096
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -116,8 +117,20 @@ class DiscordConfig:
     token_env: str = "DISCORD_TOKEN"
     # Guilds whose slash commands are synced at once (handy while testing); global sync otherwise.
     dev_guild_ids: tuple[int, ...] = ()
+    # Gateway shards: 0 = as many as Discord recommends, all in this process. Past one process,
+    # give every process the same shard_count and its own shard_ids (see README, "Scaling out").
+    shard_count: int = 0
+    shard_ids: tuple[int, ...] = ()
 
     def validate(self, key: str) -> None:
+        _check(0 <= self.shard_count <= MAX_SHARDS, f"{key}.shard_count",
+               f"must be between 0 (Discord's recommendation) and {MAX_SHARDS}")
+        _check(not self.shard_ids or self.shard_count > 0, f"{key}.shard_ids",
+               "needs shard_count too: every process must agree on the total")
+        _check(len(set(self.shard_ids)) == len(self.shard_ids), f"{key}.shard_ids", "lists a shard twice")
+        for shard in self.shard_ids:
+            _check(0 <= shard < self.shard_count, f"{key}.shard_ids",
+                   f"{shard} is not a shard of {self.shard_count} (use 0 to {self.shard_count - 1})")
         _check(bool(_ENV_NAME.match(self.token_env)), f"{key}.token_env",
                "name the environment variable holding the bot token (like DISCORD_TOKEN), not the token itself")
         for guild_id in self.dev_guild_ids:

@@ -52,6 +52,12 @@ class GatewaySession:
         self.session_id = secrets.token_hex(16)
         self.intents = 0
         self.identified = False
+        self.shard = (0, 1)  # (shard id, shard count) from IDENTIFY
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Discord's rule: a guild's events go to shard (guild_id >> 22) % shard count."""
+        shard_id, count = self.shard
+        return guild_id is None or (guild_id >> 22) % count == shard_id
 
     async def send(self, op: int, data: Any) -> None:
         await self.ws.send_str(json.dumps({"op": op, "d": data, "s": None, "t": None}))
@@ -84,16 +90,17 @@ class Gateway:
         )
 
     async def dispatch(self, event: str, data: Any, *, intent: int = 0) -> None:
-        """Send an event to every identified session whose intents include `intent`."""
+        """Send an event to every identified session whose intents include `intent` (and whose shard has the guild)."""
+        guild_id = _guild_of(data)
         for session in self.identified:
-            if intent == 0 or session.intents & intent:
+            if (intent == 0 or session.intents & intent) and session.owns(guild_id):
                 await session.dispatch(event, data)
 
     async def message_create(self, data: dict[str, Any], *, content_for_all: bool) -> None:
         """MESSAGE_CREATE as Discord filters it: guild messages intent needed, and without the message
         content intent the text is blank unless the bot wrote the message or is mentioned in it."""
         for session in self.identified:
-            if not session.intents & GUILD_MESSAGES:
+            if not session.intents & GUILD_MESSAGES or not session.owns(_guild_of(data)):
                 continue
             event = data
             if not (session.intents & MESSAGE_CONTENT or content_for_all):
@@ -137,19 +144,22 @@ class Gateway:
             await session.ws.close(code=CLOSE_AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return
         session.intents = int(data.get("intents") or 0)
+        session.shard = tuple(data.get("shard") or (0, 1))  # type: ignore[assignment]
         world = self.world
+        guilds = [g for g in world.guilds if session.owns(g.id)]
         await session.dispatch("READY", {
             "v": 10,
             "user": payloads.client_user(world.bot_user),
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in world.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
+            "shard": list(session.shard),
             "resume_gateway_url": self.endpoints.gateway_url,
             "application": {"id": str(world.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
             "user_settings": {},
         })
-        for guild in world.guilds:
+        for guild in guilds:
             await session.dispatch("GUILD_CREATE", payloads.guild(
                 guild, all_members=bool(session.intents & GUILD_MEMBERS), bot=world.bot_user
             ))
@@ -192,7 +202,8 @@ class Gateway:
         previous = guild.voice_states.get(user.id)
         is_bot = user.id == self.world.bot_user.id
         if is_bot and session_id is None:
-            session_id = self.identified[0].session_id if self.identified else secrets.token_hex(16)
+            owners = [s for s in self.identified if s.owns(guild.id)]
+            session_id = owners[0].session_id if owners else secrets.token_hex(16)
         session_id = session_id or (previous.session_id if previous else f"session-{user.id}")
         if channel is None:
             guild.voice_states.pop(user.id, None)
@@ -213,3 +224,10 @@ class Gateway:
         if cut_voice and is_bot and previous is not None and (channel is None or previous.channel_id != channel.id):
             self.voice.disconnect(guild.id)
         self.changes.notify()
+
+
+def _guild_of(data: Any) -> int | None:
+    """The guild an event belongs to (None: not a guild event)."""
+    if isinstance(data, dict) and data.get("guild_id"):
+        return int(data["guild_id"])
+    return None
