@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .cogs.ratelimit import rate_limits
 from .config import Config
 from .playback import GuildPlayer
 from .speech.captions import VoiceCaption, load_presets
@@ -72,7 +73,7 @@ class LlasaBot(commands.AutoShardedBot):
         self.players: dict[int, GuildPlayer] = {}
         self._shutdown: asyncio.Task[None] | None = None
         self.tree.on_error = self._on_app_command_error
-        self.tree.interaction_check = self._refuse_while_closing  # type: ignore[method-assign]
+        self.tree.interaction_check = self._check_interaction  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
         from .cogs import ALL_COGS
@@ -166,9 +167,15 @@ class LlasaBot(commands.AutoShardedBot):
         if self._shutdown is None:
             super().dispatch(event_name, *args, **kwargs)
 
-    async def _refuse_while_closing(self, interaction: discord.Interaction) -> bool:
+    async def _check_interaction(self, interaction: discord.Interaction) -> bool:
+        """Before every command: refuse while closing, and hold back users sending commands too fast.
+
+        Autocomplete is not counted: typing one option sends many of those.
+        """
         if self._shutdown is not None:
             raise ShuttingDown("I'm restarting or shutting down; try again in a minute")
+        if interaction.type is discord.InteractionType.application_command:
+            rate_limits(self).check_command(interaction.user.id)
         return True
 
     # Errors ------------------------------------------------------------------------------

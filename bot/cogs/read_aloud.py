@@ -62,10 +62,6 @@ class ReadAloudCog(commands.Cog):
         self._watchers: set[asyncio.Future] = set()
         self.limits = rate_limits(bot)
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        self.limits.check_command(interaction.user.id)
-        return True
-
     # Binding channels ---------------------------------------------------------------------
     async def activate(self, guild_id: int, channel_id: int | None = None) -> ReadAloudSession:
         """Start reading the server's saved channels, plus channel_id (saved too)."""

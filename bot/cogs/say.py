@@ -14,7 +14,6 @@ from ..audio.formats import AudioFormat, encode_within
 from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
 from ..user_errors import UserError
 from .common import preset_autocomplete, voice_request
-from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -25,11 +24,6 @@ log = logging.getLogger(__name__)
 class SayCog(commands.Cog):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
-        self.limits = rate_limits(bot)
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        self.limits.check_command(interaction.user.id)
-        return True
 
     @app_commands.command(name="say", description="Speak a text in your voice channel, or post it as an audio file")
     @app_commands.describe(text="What to say", voice="A preset or this server's shared voice, for this once (default: your own)",

@@ -9,7 +9,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..user_errors import UserError
-from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -21,11 +20,6 @@ log = logging.getLogger(__name__)
 class VoiceChannelCog(commands.Cog):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
-        self.limits = rate_limits(bot)
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        self.limits.check_command(interaction.user.id)
-        return True
 
     def _reader(self) -> "ReadAloudCog":
         return self.bot.get_cog("ReadAloudCog")  # type: ignore[return-value]

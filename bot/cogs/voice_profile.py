@@ -16,7 +16,6 @@ from ..store.voices import pack_codes
 from ..user_errors import UserError
 from ..voices import caption_for, sampling_for
 from .common import preset_autocomplete, shared_reference
-from .ratelimit import rate_limits
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -47,12 +46,7 @@ async def shared_autocomplete(interaction: discord.Interaction, current: str) ->
 class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="Your own voice"):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
-        self.limits = rate_limits(bot)
         super().__init__()
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        self.limits.check_command(interaction.user.id)
-        return True
 
     @app_commands.command(name="set", description="Choose your voice: a preset, caption details, sampling")
     @app_commands.describe(

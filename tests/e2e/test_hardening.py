@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from bot.cogs import read_aloud
+from bot.cogs.ratelimit import rate_limits
 from bot.speech.engine import SpeechJob
 from bot.speech.synthesizer import Clip
 from tests.e2e.harness import running_bot
@@ -187,14 +188,17 @@ async def test_opted_out_members_are_not_announced_joining_or_leaving(fake_disco
 # Issue 13, cog half: per-user rate limits ------------------------------------------------------
 async def test_a_user_spamming_commands_gets_a_clear_ephemeral_answer(fake_discord, tmp_path):
     async with running_bot(fake_discord, ScriptedSynthesizer(), tmp_path / "bot.db") as bot:
-        limiter = bot.get_cog("VoiceProfileCog").limits.commands
+        limiter = rate_limits(bot).commands
         limiter.clock = lambda: 1000.0  # no refill during the test, however slow the machine
         replies = []
-        for _ in range(limiter.burst + 1):
+        for _ in range(limiter.burst):
             replies.append(await (await fake_discord.send_interaction("voice", subcommand="show", user="bob")).wait_reply())
+        # Every command counts, whichever cog it belongs to: /dict and /optout too.
+        for name, subcommand in (("dict", "list"), ("optout", None)):
+            replies.append(await (await fake_discord.send_interaction(name, subcommand=subcommand, user="bob")).wait_reply())
         other = await (await fake_discord.send_interaction("voice", subcommand="show", user="carol")).wait_reply()
-    assert all("Preset" in r.content for r in replies[:-1])
-    assert replies[-1].ephemeral and "too fast" in replies[-1].content
+    assert all("Preset" in r.content for r in replies[:limiter.burst])
+    assert all(r.ephemeral and "too fast" in r.content for r in replies[limiter.burst:])
     assert "Preset" in other.content  # the limit is per user
 
 
