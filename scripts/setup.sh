@@ -10,12 +10,15 @@
 #                add PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
 #   PYTHON       the interpreter used to create .venv (default: python3.11, else python3).
 #   EXTRAS       pyproject extras to install, e.g. "test" (default: none).
+#   LLAMA_SERVER set to 1 to build llama-server (README, "Serving many voices"); EXTRAS with
+#                "test" builds it too (the backend tests start it). It uses CMAKE_ARGS as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${CMAKE_ARGS:=-DGGML_NATIVE=OFF}"
 : "${TORCH_SPEC:=torch==2.13.0}"
 : "${EXTRAS:=}"
+: "${LLAMA_SERVER:=0}"
 LLAMA_CPP_VERSION=0.3.36
 XCODEC2_VERSION=0.1.5
 
@@ -59,6 +62,29 @@ install_llama_cpp() {
     .venv/bin/pip install -q --no-deps --force-reinstall "$wheel_dir"/llama_cpp_python-*.whl
 }
 
+# llama-server from the llama.cpp that llama-cpp-python vendors (the same commit, so the same GGUF
+# works), cached per version and flag set. $ORIGIN run paths let the folder (binary + its shared
+# libraries) live anywhere: llama_server_binary() in bot/speech/backends/llama_server.py finds it.
+build_llama_server() {
+    local flags key dir work src
+    flags="$CMAKE_ARGS -DLLAMA_BUILD_SERVER=ON -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+    key=$(printf '%s|%s' "$LLAMA_CPP_VERSION" "$flags" | sha256sum | cut -c1-16)
+    dir="${XDG_CACHE_HOME:-$HOME/.cache}/anime-llasa-bot/llama-server/$key"
+    [ -x "$dir/llama-server" ] && return
+    say "building llama-server from llama-cpp-python $LLAMA_CPP_VERSION's llama.cpp with CMAKE_ARGS='$CMAKE_ARGS' (several minutes)"
+    work=$(mktemp -d)
+    .venv/bin/pip download -q --no-deps --no-binary :all: -d "$work" "llama-cpp-python==$LLAMA_CPP_VERSION"
+    tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+    src=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
+    # shellcheck disable=SC2086  # flags are words
+    cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_BUILD_RPATH_USE_ORIGIN=ON $flags >/dev/null
+    cmake --build "$work/build" --target llama-server -j "$(nproc)" >/dev/null
+    mkdir -p "$(dirname "$dir")"
+    rm -rf "$dir.partial" && cp -a "$work/build/bin" "$dir.partial" && mv "$dir.partial" "$dir"
+    rm -rf "$work"
+    say "llama-server is $dir/llama-server"
+}
+
 main() {
     install_system_packages
     local py stamp want
@@ -66,6 +92,9 @@ main() {
     [ -x .venv/bin/python ] || { say "creating .venv with $py"; "$py" -m venv .venv; }
     stamp=.venv/.setup-stamp
     want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"|$CMAKE_ARGS|$TORCH_SPEC|$EXTRAS"
+    if [ "$LLAMA_SERVER" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then
+        build_llama_server
+    fi
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return
     fi

@@ -127,7 +127,7 @@ class LlasaModel:
                 f"llama.cpp could not load {model_path} ({exc}); the file may be truncated, "
                 "or too large for the GPU: lower llm.n_gpu_layers or llm.n_ctx"
             ) from exc
-        vocab = lookup_vocab(lambda s: llama.tokenize(s.encode(), add_bos=False, special=True), llama.n_vocab())
+        vocab = llasa_vocab(llama)
         log.info("loaded %s (n_ctx %d, vocab %d, gpu layers %d)", model_path.name, llama.n_ctx(),
                  llama.n_vocab(), options.n_gpu_layers)
         return cls(llama, vocab)
@@ -140,7 +140,7 @@ class LlasaModel:
 
     def tokenize_text(self, text: str) -> list[int]:
         """Plain text to ids; special-token strings typed by users stay text."""
-        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)  # type: ignore[attr-defined]
+        return tokenize_text(self._llama, text)
 
     def max_new_tokens(self, prompt_length: int, requested: int) -> int:
         """The token cap for a prompt: the request, Llasa's training length and the context."""
@@ -182,7 +182,7 @@ class LlasaModel:
         generation.prompt_reused, generation.prompt_evaluated = reused, len(prompt) - reused
         llama.eval(prompt[reused:])  # type: ignore[attr-defined]
         sampler = WindowSampler(*self._window, sampling, seed, blocked=self._blocked)
-        recent: deque[int] = deque(maxlen=100)
+        stuck = StuckCheck()
         count = 0
         while True:
             token = sampler.sample(self._last_logits())
@@ -194,9 +194,7 @@ class LlasaModel:
                 return
             yield code
             count += 1
-            recent.append(code)
-            # The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model.
-            if len(recent) == recent.maxlen and len(set(recent)) < 20:
+            if stuck.stuck(code):
                 generation.finish_reason = FinishReason.REPETITION
                 return
             if count >= cap:
@@ -239,6 +237,59 @@ class LlasaModel:
             self._logits_row = np.ctypeslib.as_array(pointer, shape=(self._window[1],))
             self._logits_at = address
         return self._logits_row
+
+
+class StuckCheck:
+    """The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model."""
+
+    def __init__(self) -> None:
+        self._recent: deque[int] = deque(maxlen=100)
+
+    def stuck(self, code: int) -> bool:
+        """Remember code; True once the last 100 codes hold fewer than 20 distinct values."""
+        self._recent.append(code)
+        return len(self._recent) == self._recent.maxlen and len(set(self._recent)) < 20
+
+
+class GgufTokenizer:
+    """A GGUF's vocabulary without its weights: the Llasa ids and text tokenization, for remote backends."""
+
+    def __init__(self, llama: "object") -> None:
+        self._llama = llama
+        self.vocab = llasa_vocab(llama)
+        self.n_vocab: int = llama.n_vocab()  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, model_path: Path) -> "GgufTokenizer":
+        """Read only the vocabulary of a GGUF (fast, little memory); ModelError as LlasaModel.load."""
+        _check_gguf_file(model_path)
+        import llama_cpp
+
+        try:
+            llama = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, n_ctx=16, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp could not read the vocabulary of {model_path} ({exc}); "
+                             "the file may be truncated") from exc
+        return cls(llama)
+
+    def tokenize_text(self, text: str) -> list[int]:
+        """Plain text to ids; special-token strings typed by users stay text."""
+        return tokenize_text(self._llama, text)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """Ids back to text, special tokens written out (for logs and tests)."""
+        return self._llama.detokenize(list(ids), special=True).decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+def tokenize_text(llama: "object", text: str) -> list[int]:
+    """Plain text to ids with a llama_cpp.Llama: no BOS, special-token strings kept as text."""
+    return llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)  # type: ignore[attr-defined]
+
+
+def llasa_vocab(llama: "object") -> LlasaVocab:
+    """The Llasa special ids of a llama_cpp.Llama's vocabulary (ModelError if it is not Llasa)."""
+    return lookup_vocab(lambda s: llama.tokenize(s.encode(), add_bos=False, special=True),  # type: ignore[attr-defined]
+                        llama.n_vocab())  # type: ignore[attr-defined]
 
 
 def lookup_vocab(tokenize_special: Callable[[str], list[int]], n_vocab: int) -> LlasaVocab:
