@@ -21,7 +21,10 @@ class GuildPlayer:
         self.sample_rate = sample_rate
         self._queue: deque[SpeechJob] = deque()
         self._wakeup = asyncio.Event()
-        self._current: tuple[SpeechJob, StreamingSpeechSource] | None = None
+        # The item being said, from the moment it leaves the queue (while it buffers too), and its
+        # audio source once it plays: skip and the queue bounds must see it all along.
+        self._current: SpeechJob | None = None
+        self._source: StreamingSpeechSource | None = None
         self.last_played: PlaybackStats | None = None  # of the last item, for logs and tests
         self._task = asyncio.create_task(self._play_forever(), name=f"player-{voice.guild.id}")
 
@@ -42,11 +45,12 @@ class GuildPlayer:
 
     def skip(self) -> bool:
         """Stop what is being said now (its generation too); the next item plays."""
-        if self._current is None:
+        job, source = self._current, self._source
+        if job is None:
             return False
-        job, source = self._current
-        job.cancel()
-        source.stop()
+        job.cancel()  # a job still buffering ends here; its _play returns at once
+        if source is not None:
+            source.stop()
         return True
 
     def clear(self) -> int:
@@ -76,6 +80,7 @@ class GuildPlayer:
             job = self._queue.popleft()
             if job.cancelled:
                 continue
+            self._current = job
             try:
                 await self._play(job)
             except discord.ClientException as exc:  # lost the connection mid-queue
@@ -84,6 +89,8 @@ class GuildPlayer:
             except Exception:  # one broken item must not end the guild's playback for good
                 log.exception("guild %s: playing job %d failed", self.guild_id, job.id)
                 job.cancel()
+            finally:
+                self._current = None
 
     async def _play(self, job: SpeechJob) -> None:
         # Start when the audio made so far, plus what generation adds meanwhile, lasts to the end
@@ -101,12 +108,12 @@ class GuildPlayer:
             if not loop.is_closed():  # at shutdown the player thread may outlive the loop
                 loop.call_soon_threadsafe(finished.set)
 
-        self._current = (job, source)
+        self._source = source
         try:
             self.voice.play(source, after=after, signal_type="voice", bitrate=96)
             await finished.wait()
         finally:
-            self._current = None
+            self._source = None
             if self.voice.is_playing():
                 self.voice.stop()
             self.last_played = source.stats()

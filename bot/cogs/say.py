@@ -45,8 +45,14 @@ class SayCog(commands.Cog):
         profile = await self.bot.voices.get(interaction.user.id)
         request = await voice_request(self.bot, interaction.guild_id, profile, text,
                                       self.bot.config.limits.max_clip_seconds, voice=voice)
-        job = self.bot.engine.submit(request, Owner(interaction.guild_id, interaction.user.id), Priority.COMMAND)
         player = self._player_with(interaction.user)
+        if player is not None:
+            # Finished clips wait in the player, outside the engine's queue bound: bound them here.
+            bound = (await self.bot.guild_settings.get(player.guild_id)).max_queue
+            if player.pending() >= bound:
+                raise UserError(f"{player.pending()} messages are already waiting to be spoken here; "
+                                "try again when they are done, or /skip")
+        job = self.bot.engine.submit(request, Owner(interaction.guild_id, interaction.user.id), Priority.COMMAND)
         if player is not None:
             player.enqueue(job)
         await self._show_progress(interaction, job, "🔊 Speaking in the voice channel…" if player else "🎙️ Generating…")

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import io
 import logging
+import threading
 from collections.abc import Callable
 
 import discord
@@ -250,3 +251,35 @@ async def test_a_deleted_channel_leaves_the_read_list_and_a_gone_one_can_be_stop
         await until(lambda: other.id not in reader.sessions[guild_id].channel_ids, "the deleted channel to be dropped")
         saved = (await bot.guild_settings.get(guild_id)).read_channel_ids
     assert other.id not in saved and fake_discord.guild.text.id in saved
+
+
+async def test_say_in_voice_is_refused_when_the_servers_queue_is_full(fake_discord, tmp_path):
+    synth = ScriptedSynthesizer(steps=400, step_seconds=0.01)  # a long first message keeps the queue busy
+    voice = fake_discord.voice[fake_discord.guild]
+    async with running_bot(fake_discord, synth, tmp_path / "bot.db") as bot:
+        await bot.guild_settings.update(fake_discord.guild.id, max_queue=1)
+        await (await fake_discord.send_interaction("join", user="alice")).wait_reply()
+        await voice.wait_connected()
+        first = await fake_discord.send_interaction("say", {"text": "ひとつめ"}, user="alice")
+        await first.wait_edit(0)  # queued with the player
+        second = await fake_discord.send_interaction("say", {"text": "ふたつめ"}, user="alice")
+        refusal = await second.wait_reply()
+        await (await fake_discord.send_interaction("skip", user="alice")).wait_reply()
+    assert "already waiting" in refusal.content
+    assert synth.served == ["ひとつめ"]
+
+
+async def test_skip_stops_a_message_that_is_still_buffering(fake_discord, tmp_path):
+    synth = ScriptedSynthesizer(steps=50)
+    synth.gate = threading.Event()  # generation holds at its first step: nothing is playable yet
+    voice = fake_discord.voice[fake_discord.guild]
+    async with running_bot(fake_discord, synth, tmp_path / "bot.db") as bot:
+        await (await fake_discord.send_interaction("join", user="alice")).wait_reply()
+        await voice.wait_connected()
+        await fake_discord.send_message("まだかな", author="alice")
+        await until(lambda: bool(synth.served) and bot.player(fake_discord.guild.id).pending() == 1, "the job to run")
+        skip = await (await fake_discord.send_interaction("skip", user="alice")).wait_reply()
+        synth.gate.set()
+        await until(lambda: "アリス、まだかな" in synth.stopped_at, "generation to stop")
+    assert "Skipped" in skip.content
+    assert voice.duration == 0.0  # nothing of it was heard
