@@ -203,3 +203,205 @@ async def test_a_speech_job_lost_with_its_worker_still_releases_its_player():
         assert ended and len(chunks) == 2
     finally:
         engine.close()
+
+
+# ---- several lanes (a backend with capacity > 1) ----
+
+@pytest.fixture
+async def lanes():
+    """An engine over a scripted backend of capacity 2 (set synth.llm.capacity to change it)."""
+    synth = ScriptedSynthesizer(capacity=2)
+    synth.gate = threading.Event()
+    engine = SpeechEngine(synth, per_guild=20, per_user=20)
+    yield engine, synth
+    synth.gate.set()
+    engine.close()
+
+
+def running(engine, jobs):
+    return [j for j in jobs if engine.position(j) == 0]
+
+
+async def test_with_several_lanes_a_third_guild_goes_before_the_flooders_backlog(lanes):
+    engine, synth = lanes
+    a = [engine.submit(SpeechRequest(f"A{i}"), Owner(1, 1)) for i in range(5)]
+    b = [engine.submit(SpeechRequest(f"B{i}"), Owner(2, 2)) for i in range(5)]
+    await a[0].started()
+    await b[0].started()  # one lane each: A's second job does not take B's lane
+    c = engine.submit(SpeechRequest("C0"), Owner(3, 3))
+    assert engine.position(c) == 1
+    a[0].cancel()  # frees a lane
+    await asyncio.wait_for(c.started(), SETTLES)
+    assert running(engine, a + b + [c]) == [b[0], c]
+    synth.gate.set()
+    await asyncio.gather(*(j.result() for j in a[1:] + b + [c]))
+    assert sorted(synth.served) == sorted(f"{g}{i}" for g in "AB" for i in range(5)) + ["C0"]
+
+
+async def test_one_guild_alone_uses_every_lane_unless_capped(lanes):
+    engine, synth = lanes
+    synth.llm.capacity = 3
+    alone = [engine.submit(SpeechRequest(f"A{i}"), Owner(1, 1)) for i in range(4)]
+    await asyncio.gather(*(j.started() for j in alone[:3]))
+    assert running(engine, alone) == alone[:3] and engine.position(alone[3]) == 1
+    capped = SpeechEngine(ScriptedSynthesizer(capacity=3), per_guild_running=2)
+    capped.synthesizer.gate = threading.Event()
+    try:
+        jobs = [capped.submit(SpeechRequest(f"B{i}"), Owner(2, 2)) for i in range(3)]
+        await asyncio.gather(*(j.started() for j in jobs[:2]))
+        other = capped.submit(SpeechRequest("C"), Owner(3, 3))
+        await asyncio.wait_for(other.started(), SETTLES)  # the third lane is free for another server
+        assert running(capped, jobs + [other]) == [*jobs[:2], other]
+        assert capped.position(jobs[2]) == 1
+    finally:
+        capped.synthesizer.gate.set()
+        capped.close()
+
+
+async def test_with_several_lanes_commands_go_before_background_reading(lanes):
+    engine, synth = lanes
+    reads = [engine.submit(SpeechRequest(f"read{i}"), Owner(1, 1), Priority.READ_ALOUD) for i in range(4)]
+    await asyncio.gather(reads[0].started(), reads[1].started())
+    say = engine.submit(SpeechRequest("say"), Owner(1, 2), Priority.COMMAND)
+    assert engine.position(say) == 1
+    reads[0].cancel()
+    await asyncio.wait_for(say.started(), SETTLES)
+    assert engine.position(reads[2]) == 1
+
+
+async def test_with_several_lanes_running_jobs_do_not_count_against_the_user_bound(lanes):
+    engine, synth = lanes
+    engine.per_user = 2
+    jobs = [engine.submit(SpeechRequest(f"u{i}"), Owner(1, 1)) for i in range(2)]
+    await asyncio.gather(*(j.started() for j in jobs))
+    engine.submit(SpeechRequest("u2"), Owner(1, 1))
+    engine.submit(SpeechRequest("u3"), Owner(1, 1))
+    with pytest.raises(EngineBusy, match="you already have 2"):
+        engine.submit(SpeechRequest("u4"), Owner(1, 1))
+
+
+async def test_cancel_guild_stops_all_its_running_jobs_and_leaves_the_others(lanes):
+    engine, synth = lanes
+    synth.llm.capacity = 3
+    mine = [engine.submit(SpeechRequest(f"mine{i}"), Owner(1, 1)) for i in range(2)]
+    await asyncio.gather(*(j.started() for j in mine))
+    theirs = engine.submit(SpeechRequest("theirs"), Owner(2, 2))
+    queued = engine.submit(SpeechRequest("mine queued"), Owner(1, 1))
+    await theirs.started()
+    assert engine.cancel_guild(1) == 3
+    for job in (*mine, queued):
+        with pytest.raises(JobCancelled):
+            await asyncio.wait_for(job.result(), SETTLES)
+    assert synth.stopped_at == {"mine0": 0, "mine1": 0}
+    assert engine.position(theirs) == 0  # still running, untouched
+    synth.gate.set()
+    await theirs.result()
+    assert "mine queued" not in synth.served
+
+
+async def test_lanes_follow_the_backend_capacity_down_and_up_without_losing_a_job(lanes):
+    engine, synth = lanes
+    synth.llm.capacity = 3
+    first = [engine.submit(SpeechRequest(f"first{i}"), Owner(i, i)) for i in range(3)]
+    await asyncio.gather(*(j.started() for j in first))
+    later = [engine.submit(SpeechRequest(f"later{i}"), Owner(i, i)) for i in range(3)]
+    synth.llm.capacity = 1  # two endpoints went down while their jobs ran
+    synth.gate.set()
+    await asyncio.gather(*(j.result() for j in first + later))
+    assert [synth.started_beside[f"later{i}"] for i in range(3)] == [1, 1, 1]  # one at a time now
+    synth.gate.clear()
+    synth.llm.capacity = 0  # every endpoint down: jobs wait
+    waiting = [engine.submit(SpeechRequest(f"w{i}"), Owner(i, i)) for i in range(2)]
+    assert [engine.position(j) for j in waiting] == [1, 2]
+    synth.llm.capacity = 2  # back: both start
+    await asyncio.wait_for(asyncio.gather(*(j.started() for j in waiting)), SETTLES)
+    assert running(engine, waiting) == waiting
+
+
+async def test_a_worker_dying_beside_other_lanes_is_replaced_and_nothing_is_lost(lanes):
+    engine, synth = lanes
+    beside = engine.submit(SpeechRequest("beside"), Owner(1, 1))
+    await beside.started()
+
+    def die(_synth):
+        raise WorkerKiller
+
+    with pytest.raises(EngineFailed):
+        await asyncio.wait_for(engine.call(die, Owner(2, 2)), SETTLES)
+    assert engine.position(beside) == 0  # the other lane ran on
+    pair = [engine.submit(SpeechRequest(f"after{i}"), Owner(3 + i, 3)) for i in range(2)]
+    beside.cancel()
+    await asyncio.wait_for(asyncio.gather(*(j.started() for j in pair)), SETTLES)  # two lanes again
+    synth.gate.set()
+    await asyncio.gather(*(j.result() for j in pair))
+
+
+async def test_run_exclusive_waits_for_earlier_jobs_and_holds_later_ones(lanes):
+    engine, synth = lanes
+    before = [engine.submit(SpeechRequest(f"before{i}"), Owner(i, i)) for i in range(3)]
+    await asyncio.gather(before[0].started(), before[1].started())
+    seen: dict[str, object] = {}
+
+    def swap():
+        seen["served"] = list(synth.served)
+        seen["active"] = synth.active
+        seen["thread"] = threading.current_thread().name
+        return "swapped"
+
+    barrier = asyncio.ensure_future(engine.run_exclusive(swap))
+    await asyncio.sleep(0)  # the call is registered
+    after = [engine.submit(SpeechRequest(f"after{i}"), Owner(i, i)) for i in range(2)]
+    assert [engine.position(j) for j in after] == [2, 3]  # behind before2
+    synth.gate.set()
+    assert await asyncio.wait_for(barrier, SETTLES) == "swapped"
+    await asyncio.gather(*(j.result() for j in before + after))
+    assert sorted(seen["served"]) == ["before0", "before1", "before2"] and seen["active"] == 0
+    assert str(seen["thread"]).startswith("speech-worker")
+    assert sorted(synth.served[3:]) == ["after0", "after1"]
+
+
+async def test_run_exclusive_hands_back_the_error_and_the_engine_keeps_working(lanes):
+    engine, synth = lanes
+    synth.gate.set()
+
+    def broken():
+        raise RuntimeError("the new model would not load")
+
+    with pytest.raises(RuntimeError, match="would not load"):
+        await asyncio.wait_for(engine.run_exclusive(broken), SETTLES)
+    assert await asyncio.wait_for(engine.run_exclusive(lambda: 42), SETTLES) == 42
+    job = engine.submit(SpeechRequest("after"), Owner(1, 1))
+    await asyncio.wait_for(job.result(), SETTLES)
+
+
+async def test_a_withdrawn_barrier_does_not_run_nor_hold_later_jobs(lanes):
+    engine, synth = lanes
+    first = engine.submit(SpeechRequest("first"), Owner(1, 1))
+    await first.started()
+    ran = []
+    barrier = asyncio.ensure_future(engine.run_exclusive(lambda: ran.append(1)))
+    await asyncio.sleep(0)
+    later = engine.submit(SpeechRequest("later"), Owner(2, 2))
+    barrier.cancel()
+    await asyncio.wait_for(later.started(), SETTLES)  # the free lane no longer waits for `first`
+    synth.gate.set()
+    await asyncio.gather(first.result(), later.result())
+    assert ran == []
+
+
+def test_the_forecast_order_on_one_lane_is_priority_then_turns():
+    from bot.speech.engine import FairQueue, SpeechJob
+
+    loop = asyncio.new_event_loop()
+    try:
+        queue = FairQueue()
+        jobs = [SpeechJob(SpeechRequest(t), Owner(g, 1), p, loop) for t, g, p in
+                [("cmd1a", 1, Priority.COMMAND), ("cmd1b", 1, Priority.COMMAND), ("read2", 2, Priority.READ_ALOUD),
+                 ("cmd3", 3, Priority.COMMAND)]]
+        for job in jobs:
+            queue.push(job)
+        assert [j.request.text for j in queue.waiting()] == ["cmd1a", "cmd3", "cmd1b", "read2"]
+        # With three lanes a server with nothing running goes first, whatever its priority.
+        assert [j.request.text for j in queue.waiting(slots=3)][:3] == ["cmd1a", "cmd3", "read2"]
+    finally:
+        loop.close()

@@ -1,10 +1,12 @@
-"""One GPU worker behind a fair queue: every generation in the process runs here, one at a time.
+"""Worker lanes behind a fair queue: every generation in the process runs here, as many at once
+as the generation backend has capacity (the embedded model: one).
 
 Fairness: requests from the bot's commands (/say) go before background read-aloud; within each
-class, servers take turns (round-robin), so one busy server cannot starve another; each direct-
-message user is a lane of their own. Queues are bounded per lane and per user. Cancelling a job
-stops it at the next generated token; every job settles (done, failed or cancelled), even if the
-worker thread dies, which is then replaced.
+class, servers take turns (round-robin), so one busy server cannot starve another, and a server
+that already runs a job starts a second only when no other server waits; each direct-message
+user is a lane of their own. Queues are bounded per lane and per user. Cancelling a job stops it
+at the next generated token; every job settles (done, failed or cancelled), even if its worker
+thread dies, which is then replaced.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
@@ -80,6 +82,7 @@ class Job(Generic[T]):
         self.owner = owner
         self.priority = priority
         self.state = JobState.QUEUED
+        self.epoch = 0  # how many run_exclusive barriers were called before it: it runs after them
         self._loop = loop
         self._cancel = threading.Event()
         self._started = loop.create_future()
@@ -210,13 +213,26 @@ class CallJob(Job[T]):
         return self._fn(synthesizer)
 
 
+class ExclusiveJob(Job[T]):
+    """A function run with no other job beside it (see SpeechEngine.run_exclusive)."""
+
+    def __init__(self, fn: Callable[[], T], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(Owner(None, 0), Priority.COMMAND, loop)
+        self._fn = fn
+
+    def _work(self, synthesizer: Synthesizer) -> T:
+        return self._fn()
+
+
 Lane = tuple[str, int]
 
 
 class FairQueue:
     """Per-priority lanes (see Owner.lane); the lane served longest ago goes next.
 
-    Not thread-safe: the engine holds its lock around every call.
+    With several jobs running at once, a lane with nothing running goes before a lane that
+    already runs one (at any priority), so one server cannot fill every generation slot while
+    another waits. Not thread-safe: the engine holds its lock around every call.
     """
 
     # Lanes remembered for turn-taking; beyond this the longest-idle are forgotten (they would
@@ -232,36 +248,46 @@ class FairQueue:
     def push(self, job: Job[Any]) -> None:
         self._lanes[job.priority].setdefault(job.owner.lane, deque()).append(job)
 
-    def pop(self) -> Job[Any] | None:
-        """The next job (possibly cancelled meanwhile): highest priority first, then the lane whose turn it is."""
-        for lanes in self._lanes:
-            if lanes:
-                lane = min(lanes, key=lambda g: self._last_served.get(g, -1))
-                job = lanes[lane].popleft()
-                if not lanes[lane]:
-                    del lanes[lane]
-                self._last_served.pop(lane, None)
-                self._last_served[lane] = next(self._turn)
-                while len(self._last_served) > self.REMEMBERED_LANES:
-                    del self._last_served[next(iter(self._last_served))]
-                return job
-        return None
+    def pop(self, busy: Mapping[Lane, int] | None = None, cap: int | None = None,
+            ready: Callable[[Job[Any]], bool] = lambda j: True) -> Job[Any] | None:
+        """The next job (possibly cancelled meanwhile), or None.
 
-    def waiting(self) -> list[Job[Any]]:
-        """Queued jobs in the order they would run if nothing else arrived."""
-        order: list[Job[Any]] = []
+        busy: jobs running per lane; cap: the most a lane may run at once (None: no cap);
+        ready: whether a lane's first job may start now (the engine's barrier).
+        """
+        choice = _choose(self._lanes, self._last_served, busy or {}, cap, ready)
+        if choice is None:
+            return None
+        lanes, lane = choice
+        job = lanes[lane].popleft()
+        if not lanes[lane]:
+            del lanes[lane]
+        self._last_served.pop(lane, None)
+        self._last_served[lane] = next(self._turn)
+        while len(self._last_served) > self.REMEMBERED_LANES:
+            del self._last_served[next(iter(self._last_served))]
+        return job
+
+    def waiting(self, busy: Mapping[Lane, int] | None = None, cap: int | None = None, slots: int = 1) -> list[Job[Any]]:
+        """Queued jobs in the order they would start if nothing else arrived, on `slots` lanes."""
+        copies = [{g: deque(j for j in lane if not j.cancelled) for g, lane in lanes.items()} for lanes in self._lanes]
+        copies = [{g: lane for g, lane in lanes.items() if lane} for lanes in copies]
         served = dict(self._last_served)
-        turn = 0
-        for lanes in self._lanes:
-            copies = {g: deque(j for j in lane if not j.cancelled) for g, lane in lanes.items()}
-            copies = {g: lane for g, lane in copies.items() if lane}
-            while copies:
-                lane = min(copies, key=lambda g: served.get(g, -1))
-                order.append(copies[lane].popleft())
-                if not copies[lane]:
-                    del copies[lane]
-                turn += 1
-                served[lane] = max(self._last_served.values(), default=0) + turn
+        running = dict(busy or {})
+        turn = max(served.values(), default=0)
+        order: list[Job[Any]] = []
+        while any(copies):
+            choice = None if sum(running.values()) >= max(slots, 1) else _choose(copies, served, running, cap, lambda j: True)
+            if choice is None:  # no free lane or every waiting lane at its cap: here the running jobs end
+                running.clear()
+                continue
+            lanes, lane = choice
+            order.append(lanes[lane].popleft())
+            if not lanes[lane]:
+                del lanes[lane]
+            turn += 1
+            served[lane] = turn
+            running[lane] = running.get(lane, 0) + 1
         return order
 
     def remove(self, predicate: Callable[[Job[Any]], bool]) -> list[Job[Any]]:
@@ -276,20 +302,51 @@ class FairQueue:
                     del lanes[lane]
         return removed
 
+    def any(self, predicate: Callable[[Job[Any]], bool]) -> bool:
+        return any(predicate(j) for lanes in self._lanes for lane in lanes.values() for j in lane)
+
+
+def _choose(by_priority: list[dict[Lane, deque[Job[Any]]]], served: Mapping[Lane, int], busy: Mapping[Lane, int],
+            cap: int | None, ready: Callable[[Job[Any]], bool]) -> tuple[dict[Lane, deque[Job[Any]]], Lane] | None:
+    """Which lane goes next: idle lanes before busy ones, then priority, then whose turn it is."""
+    for allowed in (lambda n: n == 0, lambda n: cap is None or n < cap):
+        for lanes in by_priority:
+            candidates = [g for g, jobs in lanes.items() if allowed(busy.get(g, 0)) and ready(jobs[0])]
+            if candidates:
+                return lanes, min(candidates, key=lambda g: served.get(g, -1))
+    return None
+
 
 class SpeechEngine:
-    """Runs all model work on one worker thread that owns the synthesizer."""
+    """Runs all model work on worker threads ("lanes"), as many at once as the backend has capacity.
 
-    def __init__(self, synthesizer: Synthesizer, *, per_guild: int = 20, per_user: int = 5) -> None:
+    The embedded model has capacity 1: one job at a time. `run_exclusive` runs a function with no
+    job beside it (a model switch). Capacity is re-read as it changes (remote endpoints going down
+    or coming back); while it is 0 jobs wait in the queue.
+    """
+
+    # How often idle lanes re-read the backend's capacity, which changes without telling us.
+    CAPACITY_POLL_S = 0.5
+
+    def __init__(self, synthesizer: Synthesizer, *, per_guild: int = 20, per_user: int = 5,
+                 per_guild_running: int | None = None) -> None:
         self.synthesizer = synthesizer
         self.per_guild = per_guild
         self.per_user = per_user
+        # The most jobs one server may run at once (None: as many as are free while nobody else waits).
+        self.per_guild_running = per_guild_running
         self.pacing = SpeechPacing()  # this machine's speed and speech length, learned as jobs run
         self._queue = FairQueue()
         self._lock = threading.Condition()  # re-entrant: a job cancelled under it withdraws itself
-        self._running: Job[Any] | None = None
+        self._running: list[Job[Any]] = []
+        self._workers: list[threading.Thread] = []
+        # run_exclusive barriers in call order; a job queued after k barriers waits for all k.
+        self._barriers: deque[ExclusiveJob[Any]] = deque()
+        self._barriers_made = 0
+        self._barriers_done = 0
         self._closed = False
-        self._start_worker()
+        with self._lock:
+            self._ensure_workers()
 
     @property
     def sample_rate(self) -> int:
@@ -302,62 +359,95 @@ class SpeechEngine:
         return job
 
     async def call(self, fn: Callable[[Synthesizer], T], owner: Owner) -> T:
-        """Run fn(synthesizer) on the worker, queued like a command, and return its result."""
+        """Run fn(synthesizer) on a worker, queued like a command, and return its result."""
         job: CallJob[T] = CallJob(fn, owner, Priority.COMMAND, asyncio.get_running_loop())
         self._enqueue(job)
         return await job.result()
 
+    async def run_exclusive(self, fn: Callable[[], T]) -> T:
+        """Run fn on a worker once every job queued or running now has ended, with nothing beside it.
+
+        Jobs submitted after this call wait until fn is done. Returns fn's result or raises its error;
+        cancelling the caller before fn starts withdraws it.
+        """
+        job: ExclusiveJob[T] = ExclusiveJob(fn, asyncio.get_running_loop())
+        with self._lock:
+            if self._closed:
+                raise EngineClosed("the speech engine is shutting down")
+            self._prune_workers()
+            job.epoch = self._barriers_made
+            self._barriers_made += 1
+            job._withdraw = self._withdraw_barrier
+            self._barriers.append(job)
+            self._lock.notify_all()
+        try:
+            return await job.result()
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+
     def position(self, job: Job[Any]) -> int:
         """0 while running, 1.. while waiting (1 = next), -1 when no longer queued."""
         with self._lock:
-            if self._running is job:
+            if job in self._running:
                 return 0
-            waiting = self._queue.waiting()
+            waiting = self._waiting()
             return waiting.index(job) + 1 if job in waiting else -1
 
     def cancel_guild(self, guild_id: int | None, predicate: Callable[[Job[Any]], bool] = lambda j: True) -> int:
         """Cancel the guild's queued and running jobs (that match predicate); returns how many."""
         with self._lock:
             mine = lambda j: j.owner.guild_id == guild_id and predicate(j)  # noqa: E731
-            jobs = self._queue.remove(mine)
-            if self._running is not None and mine(self._running):
-                jobs.append(self._running)
-            running = self._running
-        for job in jobs:
-            if job is running:
-                job.cancel()  # the worker notices at the next token and settles it
-            else:
-                job._drop()
-        return len(jobs)
+            queued = self._queue.remove(mine)
+            running = [j for j in self._running if mine(j)]
+        for job in running:
+            job.cancel()  # its worker notices at the next token and settles it
+        for job in queued:
+            job._drop()
+        return len(queued) + len(running)
 
     def close(self) -> None:
-        """Stop taking work, cancel what is queued or running, and end the worker."""
+        """Stop taking work, cancel what is queued or running, and end the workers."""
         with self._lock:
             self._closed = True
-            pending = self._queue.remove(lambda j: True)
-            if self._running is not None:
-                self._running.cancel()
+            pending: list[Job[Any]] = self._queue.remove(lambda j: True)
+            pending += [b for b in self._barriers if b not in self._running]
+            self._barriers = deque(b for b in self._barriers if b in self._running)
+            for job in self._running:
+                job.cancel()
             self._lock.notify_all()
-            thread = self._thread
+            workers = list(self._workers)
         for job in pending:
             job._drop()
-        thread.join(timeout=30)
+        deadline = time.monotonic() + 30
+        for thread in workers:
+            thread.join(timeout=max(deadline - time.monotonic(), 0))
+
+    def _waiting(self) -> list[Job[Any]]:
+        """Queued jobs in their expected order; jobs behind a barrier come after those before it."""
+        order = self._queue.waiting(self._busy(), self.per_guild_running, self._lanes())
+        return sorted(order, key=lambda j: j.epoch)
+
+    def _busy(self) -> dict[Lane, int]:
+        busy: dict[Lane, int] = {}
+        for job in self._running:
+            busy[job.owner.lane] = busy.get(job.owner.lane, 0) + 1
+        return busy
 
     def _enqueue(self, job: Job[Any]) -> None:
         with self._lock:
             if self._closed:
                 raise EngineClosed("the speech engine is shutting down")
-            if not self._thread.is_alive():  # died where it could not restart itself
-                log.error("the speech worker thread is gone; starting a new one")
-                self._start_worker()
+            self._prune_workers()
             waiting = self._queue.waiting()
             if sum(j.owner.lane == job.owner.lane for j in waiting) >= self.per_guild:
                 raise EngineBusy(f"this server already has {self.per_guild} messages waiting to be spoken; try again in a moment")
             if sum(j.owner == job.owner for j in waiting) >= self.per_user:
                 raise EngineBusy(f"you already have {self.per_user} messages waiting; try again when they are done")
+            job.epoch = self._barriers_made
             job._withdraw = self._withdraw
             self._queue.push(job)
-            self._lock.notify()
+            self._lock.notify_all()
 
     def _withdraw(self, job: Job[Any]) -> None:
         """A queued job was cancelled: take it out and settle it now (running ones settle at the next token)."""
@@ -366,35 +456,78 @@ class SpeechEngine:
         for gone in removed:
             gone._drop()
 
-    def _start_worker(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="speech-worker", daemon=True)
-        self._thread.start()
+    def _withdraw_barrier(self, job: Job[Any]) -> None:
+        """A barrier's caller gave up: it will be passed over (see _next_job) unless already running."""
+        with self._lock:
+            self._lock.notify_all()
+
+    def _lanes(self) -> int:
+        """How many jobs may run at once now: the backend's capacity."""
+        return max(int(self.synthesizer.llm.capacity), 0)
+
+    def _prune_workers(self) -> None:
+        """Replace workers that died where they could not restart themselves (under the lock)."""
+        alive = [t for t in self._workers if t.is_alive()]
+        if len(alive) < len(self._workers):
+            log.error("%d speech worker threads are gone; starting new ones", len(self._workers) - len(alive))
+        self._workers = alive
+        self._ensure_workers()
+
+    def _ensure_workers(self) -> None:
+        """As many worker threads as lanes (at least one, which also runs barriers). Under the lock."""
+        while len(self._workers) < max(self._lanes(), 1) and not self._closed:
+            thread = threading.Thread(target=self._run, name=f"speech-worker-{len(self._workers)}", daemon=True)
+            self._workers.append(thread)
+            thread.start()
 
     def _run(self) -> None:
         try:
             while (job := self._next_job()) is not None:
                 self._execute(job)
-        except BaseException:  # noqa: BLE001  the worker must never die silently: log and replace it
-            log.critical("the speech worker thread died; starting a new one with the queue kept", exc_info=True)
+        except BaseException:  # noqa: BLE001  a worker must never die silently: log and replace it
+            log.critical("a speech worker thread died; starting a new one with the queue kept", exc_info=True)
             with self._lock:
-                if not self._closed:
-                    self._start_worker()
+                me = threading.current_thread()
+                self._workers = [t for t in self._workers if t is not me]
+                self._ensure_workers()
+        else:
+            with self._lock:
+                me = threading.current_thread()
+                self._workers = [t for t in self._workers if t is not me]
 
     def _next_job(self) -> Job[Any] | None:
-        """The next job to run (None once closed), marked running."""
+        """The next job to run (None once closed and drained), marked running."""
         with self._lock:
             while True:
-                job = self._queue.pop()
+                job = self._pick()
                 if job is None:
-                    if self._closed:
+                    if self._closed:  # close() emptied the queue; running jobs end in their own workers
                         return None
-                    self._lock.wait()
+                    self._lock.wait(self.CAPACITY_POLL_S)
+                    self._ensure_workers()
                 elif job.cancelled:  # cancelled between cancel() and its withdrawal
                     job._drop()
                 else:
-                    self._running = job
+                    self._running.append(job)
                     job.state = JobState.RUNNING
                     return job
+
+    def _pick(self) -> Job[Any] | None:
+        """What may start now, under the lock: a barrier whose turn it is, or a job from the queue."""
+        while self._barriers and self._barriers[0].cancelled and self._barriers[0] not in self._running:
+            self._barriers.popleft()._drop()
+            self._barriers_done += 1
+        done = self._barriers_done
+        ready = lambda j: j.epoch <= done  # noqa: E731  behind no barrier still to run
+        if self._barriers:
+            barrier = self._barriers[0]
+            if barrier in self._running or self._running or self._queue.any(ready):
+                barrier = None
+            if barrier is not None:
+                return barrier
+        if len(self._running) >= self._lanes():
+            return None
+        return self._queue.pop(self._busy(), self.per_guild_running, ready)
 
     def _execute(self, job: Job[Any]) -> None:
         try:
@@ -407,7 +540,7 @@ class SpeechEngine:
             job._fail(exc)
         except Exception as exc:  # handed to whoever awaits the job, which logs or answers it
             job.state = JobState.FAILED
-            if not isinstance(exc, SynthesisError):
+            if not isinstance(exc, SynthesisError) and not isinstance(job, ExclusiveJob):
                 log.exception("job %d for guild %s user %s failed", job.id, job.owner.guild_id, job.owner.user_id)
             job._fail(exc)
         except BaseException:
@@ -417,4 +550,8 @@ class SpeechEngine:
             raise
         finally:
             with self._lock:
-                self._running = None
+                self._running.remove(job)
+                if self._barriers and self._barriers[0] is job:
+                    self._barriers.popleft()
+                    self._barriers_done += 1
+                self._lock.notify_all()
