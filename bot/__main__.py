@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .speech.backends.base import BackendError
 from .speech.captions import CaptionError
 from .speech.codec import CodecError
 from .speech.llm import ModelError
@@ -14,7 +15,7 @@ from .speech.synthesizer import SynthesisError
 from .store.errors import DatabaseUnusable, SchemaTooNewError
 
 # Problems a user can fix (a setting, a file, the input); reported as one line, never a traceback.
-USER_FIXABLE = (ConfigError, ModelError, CodecError, CaptionError, SynthesisError, DatabaseUnusable, SchemaTooNewError)
+USER_FIXABLE = (ConfigError, ModelError, BackendError, CodecError, CaptionError, SynthesisError, DatabaseUnusable, SchemaTooNewError)
 
 DEFAULT_CONFIG = Path("config.toml")
 

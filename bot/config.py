@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from .speech.backends.http import Endpoint
 from .store.voices import MAX_REFERENCE_CODES
 
 # Llama 3.2 (Llasa's base) was trained to 131,072 tokens; more cannot help and only allocates memory.
@@ -93,6 +94,36 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class BackendConfig:
+    """Where speech codes are generated: the embedded model, or serving engines over HTTP."""
+
+    kind: Literal["llama-cpp", "llama-server", "vllm"] = "llama-cpp"
+    endpoints: tuple[str, ...] = ()  # base URLs, e.g. "http://127.0.0.1:8080"
+    slots: int = 0  # generations at once per endpoint; 0: ask the server
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0  # the longest silence of a server while it streams
+    tokenizer: Path | None = None  # vllm: the Hugging Face checkpoint folder (tokenizer.json)
+
+    def validate(self, key: str) -> None:
+        remote = self.kind != "llama-cpp"
+        _check(not remote or bool(self.endpoints), f"{key}.endpoints",
+               f"list at least one server for kind '{self.kind}', like [\"http://127.0.0.1:8080\"]")
+        _check(remote or not self.endpoints, f"{key}.endpoints",
+               "are only used by kind 'llama-server' or 'vllm'; set kind or remove them")
+        for url in self.endpoints:
+            try:
+                Endpoint.parse(url)
+            except ValueError as exc:
+                raise ConfigError(f"{key}.endpoints: {exc}, like \"http://127.0.0.1:8080\"") from None
+        _check(len(set(self.endpoints)) == len(self.endpoints), f"{key}.endpoints", "lists a server twice")
+        _check(0 <= self.slots <= 1024, f"{key}.slots", "use 0 (ask the server) or a count up to 1024")
+        _check(0.1 <= self.connect_timeout <= 120, f"{key}.connect_timeout", "must be between 0.1 and 120 seconds")
+        _check(1 <= self.read_timeout <= 3600, f"{key}.read_timeout", "must be between 1 and 3600 seconds")
+        _check(self.kind != "vllm" or self.tokenizer is not None, f"{key}.tokenizer",
+               "kind 'vllm' needs the model's Hugging Face folder (with tokenizer.json) to tokenize locally")
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_text_chars: int = 1000
     max_clip_seconds: float = 120.0
@@ -154,6 +185,7 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -201,6 +233,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config,
         llm=dataclasses.replace(config.llm, model_path=fix(config.llm.model_path), lora_path=fix(config.llm.lora_path)),
         codec=dataclasses.replace(config.codec, source=_codec_source(config.codec.source, base)),
+        backend=dataclasses.replace(config.backend, tokenizer=fix(config.backend.tokenizer)),
         storage=dataclasses.replace(config.storage, database=fix(config.storage.database),
                                     presets_dir=fix(config.storage.presets_dir)),
     )

@@ -1,4 +1,4 @@
-"""Build the speech stack (Llasa GGUF + XCodec2) from the validated config."""
+"""Build the speech stack (a generation backend + XCodec2) from the validated config."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +6,10 @@ from pathlib import Path
 
 from ..config import Config
 from .codec import CodecError, SpeechCodec, locate_checkpoint
-from .llm import LlasaModel, LoadOptions, Sampling
+from .backends.base import GenerationBackend
+from .backends.llama_server import LlamaServerBackend, Timeouts
+from .backends.pool import EndpointBackend, EndpointPool
+from .llm import GgufTokenizer, LlasaModel, LoadOptions, ModelError, Sampling
 from .synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ def load_synthesizer(config: Config) -> Synthesizer:
     device = codec_device(config.codec.device)
     if Path(config.codec.source).is_absolute():  # a folder (the config made it absolute), not a hub id
         locate_checkpoint(config.codec.source)
-    llm = LlasaModel.load(config.llm.model_path, llm_options(config))
+    llm = make_backend(config)
     codec = SpeechCodec.load(
         config.codec.source,
         device=device,
@@ -52,3 +55,33 @@ def load_synthesizer(config: Config) -> Synthesizer:
         local_files_only=config.codec.local_files_only,
     )
     return Synthesizer(llm, codec, captions=config.llm.uses_captions, instruction=config.llm.instruction)
+
+
+def make_backend(config: Config) -> GenerationBackend:
+    """The generation backend that backend.kind names, ready to generate (one branch per kind).
+
+    Remote kinds tokenize locally and reach their servers through an EndpointPool: an endpoint
+    that is down is logged and retried; BackendError when none answers.
+    """
+    kind = config.backend.kind
+    if kind == "llama-cpp":
+        return LlasaModel.load(config.llm.model_path, llm_options(config))
+    if kind == "llama-server":
+        tokenizer = GgufTokenizer.load(config.llm.model_path)
+        return _started_pool([LlamaServerBackend(url, tokenizer, slots=config.backend.slots, timeouts=_timeouts(config))
+                              for url in config.backend.endpoints])
+    if kind == "vllm":
+        raise ModelError("backend.kind 'vllm' is not part of this version yet; use 'llama-cpp' or 'llama-server'")
+    raise AssertionError(f"unhandled backend kind {kind!r}")  # config validation lists the kinds
+
+
+def _timeouts(config: Config) -> Timeouts:
+    b = config.backend
+    return Timeouts(connect_s=b.connect_timeout, read_s=b.read_timeout, probe_s=b.connect_timeout)
+
+
+def _started_pool(backends: list[EndpointBackend]) -> EndpointPool:
+    pool = EndpointPool(backends)
+    pool.start()
+    log.info("speech servers in service: %s of %s (%d slots)", len(pool.live()), len(pool.endpoints), pool.capacity)
+    return pool
