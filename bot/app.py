@@ -18,6 +18,7 @@ from .playback import GuildPlayer
 from .speech.captions import VoiceCaption, load_presets
 from .speech.engine import SpeechEngine
 from .speech.llm import Sampling
+from .speech.recognizer import SpeechRecognizer
 from .speech.synthesizer import Synthesizer
 from .store.database import Database
 from .store.clips import VoiceClips
@@ -50,6 +51,7 @@ class LlasaBot(commands.AutoShardedBot):
         database: Database,
         presets: dict[str, VoiceCaption],
         default_sampling: Sampling,
+        recognizer: SpeechRecognizer | None = None,
         **options: object,
     ) -> None:
         intents = discord.Intents.default()
@@ -66,6 +68,7 @@ class LlasaBot(commands.AutoShardedBot):
         self.database = database
         self.presets = presets
         self.default_sampling = default_sampling
+        self.recognizer = recognizer  # None when recognition is off or its model could not be loaded
         self.voices = VoiceProfiles(database)
         self.clips = VoiceClips(database)
         self.guild_settings = GuildSettingsStore(database)
@@ -201,7 +204,7 @@ async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool 
 
 def run_bot(config: Config) -> int:
     """Check what users can get wrong, load the models once, then serve until SIGINT or SIGTERM."""
-    from .speech.loader import load_synthesizer
+    from .speech.loader import load_recognizer, load_synthesizer
 
     # Everything that can fail on a setting fails here, before minutes of model loading.
     token = config.discord_token()
@@ -209,8 +212,9 @@ def run_bot(config: Config) -> int:
     asyncio.run(check_database(config))
     _load_opus()
     synthesizer = load_synthesizer(config)
+    recognizer = load_recognizer(config)
     try:
-        asyncio.run(_serve_config(config, synthesizer, presets, token))
+        asyncio.run(_serve_config(config, synthesizer, recognizer, presets, token))
     except discord.LoginFailure:
         log.error("Discord refused the token in $%s; copy it again from the developer portal", config.discord.token_env)
         return 2
@@ -229,7 +233,8 @@ async def check_database(config: Config) -> None:
         pass
 
 
-async def _serve_config(config: Config, synthesizer: Synthesizer, presets: dict[str, VoiceCaption], token: str) -> None:
+async def _serve_config(config: Config, synthesizer: Synthesizer, recognizer: SpeechRecognizer | None,
+                        presets: dict[str, VoiceCaption], token: str) -> None:
     from .speech.loader import default_sampling
 
     engine = SpeechEngine(synthesizer, per_guild=config.limits.queue_per_guild, per_user=config.limits.queue_per_user)
@@ -239,7 +244,7 @@ async def _serve_config(config: Config, synthesizer: Synthesizer, presets: dict[
         await asyncio.to_thread(engine.close)
         raise
     bot = LlasaBot(config=config, engine=engine, database=database, presets=presets,
-                   default_sampling=default_sampling(config))
+                   default_sampling=default_sampling(config), recognizer=recognizer)
     await serve(bot, token)
 
 

@@ -122,8 +122,9 @@ def _caption(config: Config, preset: str | None) -> VoiceCaption | None:
 
 
 def _reference_clip(path: Path) -> tuple[np.ndarray, int]:
-    """Read and decode the clip to clone before any model loads."""
+    """Read and decode the clip to clone, cut to its speech, before any model loads."""
     from .audio.formats import read_clip
+    from .audio.vad import trim_to_speech
 
     try:
         data = path.read_bytes()
@@ -132,7 +133,8 @@ def _reference_clip(path: Path) -> tuple[np.ndarray, int]:
     except OSError as exc:
         raise InputError(f"--reference {path}: cannot be read ({exc.strerror or exc})") from None
     try:
-        return read_clip(data)
+        samples, rate = read_clip(data)
+        return trim_to_speech(samples, rate).samples, rate
     except ValueError as exc:
         raise InputError(f"--reference {path}: {exc}") from None
 
@@ -249,8 +251,23 @@ def download(config: Config, args: argparse.Namespace) -> int:
         locate_checkpoint(source)
     print(f"downloading {SEMANTIC_MODEL_ID} (cloning voices from clips needs it) …")
     fetch_semantic_model(local_files_only=False)
+    _download_recognizer(config, args.recognizer)
     print("done")
     return 0
+
+
+def _download_recognizer(config: Config, anyway: bool) -> None:
+    from .speech.recognizer import locate_model
+
+    model = config.recognition.model
+    if not (config.recognition.enabled or anyway):
+        print(f"speech recognition is off (recognition.enabled = false): not fetching {model}; "
+              "--recognizer fetches it anyway")
+    elif Path(model).is_dir():
+        print(f"speech recognition model {model} is local; nothing to fetch")
+    else:
+        print(f"downloading {model} (speech recognition: checking takes, transcribing clips) …")
+        locate_model(model, local_files_only=False)
 
 
 def _seed(text: str) -> int:
@@ -280,6 +297,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download the default model and codec")
     p.add_argument("--llm-repo", default=DEFAULT_LLM_REPO)
     p.add_argument("--llm-file", default=DEFAULT_LLM_FILE)
+    p.add_argument("--recognizer", action="store_true",
+                   help="also fetch the speech recognition model when recognition is off in the config")
     p.set_defaults(handler=download)
 
 

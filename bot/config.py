@@ -181,6 +181,21 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class RecognitionConfig:
+    # Speech recognition: checks each take against its text and transcribes clips for /voice clone.
+    enabled: bool = False
+    # A local folder or a hub id, read from the local Hugging Face cache (`python -m bot download` fetches it).
+    model: str = "litagin/anime-whisper"
+    # A take whose reading differs from its text by more than this character error rate is made again.
+    max_cer: float = 0.15
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.model.strip()), f"{key}.model", "name a folder or a hub id, like litagin/anime-whisper")
+        _check(0.0 < self.max_cer <= 1.0, f"{key}.max_cer", "must be above 0 and at most 1 (0.15 is a good value)")
+
+
+@dataclass(frozen=True)
 class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
@@ -189,6 +204,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
 
     def discord_token(self) -> str:
         """The bot token, read from the environment (never from a committed file)."""
@@ -236,6 +252,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         backend=dataclasses.replace(config.backend, tokenizer=fix(config.backend.tokenizer)),
         storage=dataclasses.replace(config.storage, database=fix(config.storage.database),
                                     presets_dir=fix(config.storage.presets_dir)),
+        recognition=dataclasses.replace(config.recognition, model=_codec_source(config.recognition.model, base)),
     )
 
 

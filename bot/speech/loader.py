@@ -10,20 +10,21 @@ from .backends.base import GenerationBackend
 from .backends.llama_server import LlamaServerBackend, Timeouts
 from .backends.pool import EndpointBackend, EndpointPool
 from .llm import GgufTokenizer, LlasaModel, LoadOptions, ModelError, Sampling
+from .recognizer import SpeechRecognizer
 from .synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
 
 
-def codec_device(requested: str) -> str:
+def codec_device(requested: str, key: str = "codec.device") -> str:
     """'auto' means CUDA when torch sees a GPU, else the CPU; CodecError when 'cuda' can't be had."""
     import torch
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise CodecError("codec.device is 'cuda' but torch sees no CUDA GPU (a CPU-only torch, or no driver); "
-                         "set codec.device to 'auto' or 'cpu'")
+        raise CodecError(f"{key} is 'cuda' but torch sees no CUDA GPU (a CPU-only torch, or no driver); "
+                         f"set {key} to 'auto' or 'cpu'")
     return requested
 
 
@@ -85,3 +86,18 @@ def _started_pool(backends: list[EndpointBackend]) -> EndpointPool:
     pool.start()
     log.info("speech servers in service: %s of %s (%d slots)", len(pool.live()), len(pool.endpoints), pool.capacity)
     return pool
+
+
+def load_recognizer(config: Config) -> SpeechRecognizer | None:
+    """The speech recogniser when recognition is enabled and its model loads; else None, said once in the log."""
+    settings = config.recognition
+    if not settings.enabled:
+        return None
+    try:
+        device = codec_device(settings.device, "recognition.device")
+        recognizer = SpeechRecognizer.load(settings.model, device=device)
+    except Exception as error:  # noqa: BLE001 - an optional feature that cannot load must not stop the bot
+        log.warning("speech recognition is off: %s", error)
+        return None
+    log.info("speech recognition: %s on %s (takes are checked; /voice clone transcribes clips)", settings.model, device)
+    return recognizer
