@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..audio.upload import read_upload
+from ..audio.vad import TrimmedClip, trim_to_speech
 from ..speech.captions import EMOTIONS, VoiceCaption
 from ..speech.engine import Owner
 from ..store.voices import pack_codes
@@ -18,7 +19,10 @@ from ..voices import caption_for, sampling_for
 from .common import preset_autocomplete, shared_reference
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..app import LlasaBot
+    from ..speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -94,26 +98,42 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         await interaction.response.send_message(self._describe(profile), ephemeral=True)
 
     @app_commands.command(name="clone", description="Clone a voice from a short clip (5–30 s) and what it says")
-    @app_commands.describe(clip="An audio file: 5–30 s of one clear voice", transcript="What is said in the clip, exactly")
+    @app_commands.describe(clip="An audio file: 5–30 s of one clear voice",
+                           transcript="What is said in the clip, exactly (leave it out to have the clip transcribed)")
     async def clone(self, interaction: discord.Interaction, clip: discord.Attachment,
-                    transcript: app_commands.Range[str, 1, 300]) -> None:
+                    transcript: app_commands.Range[str, 1, 300] | None = None) -> None:
         if clip.size > MAX_UPLOAD_BYTES:
             raise UserError("that file is too large; send 5–30 seconds of audio")
+        recognizer = self.bot.recognizer
+        if transcript is None and recognizer is None:
+            raise UserError("add transcript: with what is said in the clip, exactly "
+                            "(this bot cannot transcribe clips: its speech recognition is off)")
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await clip.read()
         max_seconds = self.bot.config.limits.reference_max_seconds
-        # Checked from the header, then only max_seconds decoded, in a thread (see audio/upload.py).
-        samples, rate = await asyncio.to_thread(read_upload, data, max_seconds)
+        # Checked from the header, then only max_seconds decoded and cut to the speech, in a thread.
+        speech = await asyncio.to_thread(_read_speech, data, max_seconds)
         del data
-        codes = await self.bot.engine.call(lambda s: s.codec.encode(samples, rate, max_seconds=max_seconds),
-                                           Owner(interaction.guild_id, interaction.user.id))
+
+        def transcribe_and_encode(synthesizer: Synthesizer) -> tuple[str | None, np.ndarray]:
+            heard = recognizer.transcribe(speech.samples, speech.sample_rate) if transcript is None else None
+            return heard, synthesizer.codec.encode(speech.samples, speech.sample_rate, max_seconds=max_seconds)
+
+        heard, codes = await self.bot.engine.call(transcribe_and_encode, Owner(interaction.guild_id, interaction.user.id))
+        if heard is not None and not heard.strip():
+            raise UserError("I could not make out any words in that clip; run /voice clone again with "
+                            "transcript: set to what is said in it")
+        said = transcript or heard or ""
         packed = pack_codes([int(c) for c in codes])
-        await self.bot.clips.add(interaction.user.id, clip.filename[:100], packed, transcript)  # kept in /voice clips
+        await self.bot.clips.add(interaction.user.id, clip.filename[:100], packed, said)  # kept in /voice clips
         profile = await self.bot.voices.update(
-            interaction.user.id, reference=packed, reference_transcript=transcript, reference_name=clip.filename,
+            interaction.user.id, reference=packed, reference_transcript=said, reference_name=clip.filename,
             shared_voice=None)
-        await interaction.followup.send(f"🧬 Cloned from {clip.filename} ({len(codes) / 50:.1f} s).\n" + self._describe(profile),
-                                        ephemeral=True)
+        lines = [f"🧬 Cloned from {clip.filename}: kept {speech.seconds:.1f} s of speech out of {speech.original_seconds:.1f} s."]
+        if heard is not None:
+            lines.append(f"👂 I heard: 「{heard}」\nIf that is not what the clip says, run /voice clone again with "
+                         "the same clip and transcript: set to the right words.")
+        await interaction.followup.send("\n".join(lines) + "\n" + self._describe(profile), ephemeral=True)
 
     @app_commands.command(name="clips", description="List the clips you cloned, and the voices shared in this server")
     async def clips(self, interaction: discord.Interaction) -> None:
@@ -199,3 +219,9 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         if profile.spoken_name:
             lines.append(f"Announced as: {profile.spoken_name}")
         return "\n".join(lines)
+
+
+def _read_speech(data: bytes, max_seconds: float) -> TrimmedClip:
+    """The upload decoded (at most max_seconds) and cut to its speech; UploadRejected says what is wrong."""
+    samples, rate = read_upload(data, max_seconds)
+    return trim_to_speech(samples, rate)

@@ -17,13 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, synthesizer, database_path: Path, config: Config | None = None) -> AsyncIterator[LlasaBot]:
+async def running_bot(fake: FakeDiscord, synthesizer, database_path: Path, config: Config | None = None,
+                      recognizer=None) -> AsyncIterator[LlasaBot]:
     """The bot logged in to the fake Discord; closed (engine and database too) on exit."""
     engine = SpeechEngine(synthesizer, per_guild=20, per_user=20)
     try:
         async with await Database.open(database_path) as database:
             bot = LlasaBot(config=config or Config(), engine=engine, database=database,
-                           presets=load_presets(ROOT / "presets"), default_sampling=Sampling(max_tokens=200))
+                           presets=load_presets(ROOT / "presets"), default_sampling=Sampling(max_tokens=200),
+                           recognizer=recognizer)
             async with connect_client(bot, fake) as ready:
                 yield ready
     finally:

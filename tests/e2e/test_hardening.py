@@ -21,6 +21,7 @@ from bot.speech.synthesizer import Clip
 from tests.e2e.harness import running_bot
 from tests.fakediscord import Upload
 from tests.fakes import ScriptedSynthesizer
+from tests.speechlike import utterance
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -104,9 +105,11 @@ def silent_flac(seconds: float, channels: int, rate: int = 16000) -> bytes:
     return buffer.getvalue()
 
 
-def tone_flac(seconds: float, rate: int = 16000) -> bytes:
+def speech_flac(seconds: float, rate: int = 16000) -> bytes:
+    """Speech-like sound throughout (a pure tone is no speech to the clip's voice-activity trimming)."""
     buffer = io.BytesIO()
-    wave = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    sentence = utterance("aiueoaoiueaoiaue", rate)
+    wave = np.tile(sentence, int(seconds * rate) // len(sentence) + 1)[:int(seconds * rate)]
     sf.write(buffer, wave, rate, format="FLAC", subtype="PCM_16")
     return buffer.getvalue()
 
@@ -133,7 +136,7 @@ async def test_a_long_mono_upload_is_refused_and_a_long_allowed_one_is_cut_to_th
     synth.codec = RecordingCodec()
     async with running_bot(fake_discord, synth, tmp_path / "bot.db") as bot:
         too_long = await _clone(fake_discord, silent_flac(1200, channels=1))
-        cut = await _clone(fake_discord, tone_flac(90), "long.flac")
+        cut = await _clone(fake_discord, speech_flac(90), "long.flac")
         limit = bot.config.limits.reference_max_seconds
     assert too_long.ephemeral and "20 minutes long" in too_long.content
     assert "Cloned from long.flac" in cut.content
