@@ -158,6 +158,8 @@ def doctor(config: Config, args: argparse.Namespace) -> int:
         ("llama.cpp + Llasa model", lambda: _check_llm(config)),
         ("XCodec2 codec", lambda: _check_codec(config)),
     ]
+    if config.recognition.enabled:
+        checks.append(("speech recognition", lambda: _check_recognizer(config)))
     failed = 0
     for name, check in checks:
         try:
@@ -226,6 +228,19 @@ def _check_codec(config: Config) -> str:
     audio = codec.decode(list(range(0, 65536, 1311))[:50])
     took = time.perf_counter() - started
     return f"{config.codec.source} on {device}: {codec.sample_rate} Hz, 1 s decoded in {took * 1000:.0f} ms ({len(audio)} samples)"
+
+
+def _check_recognizer(config: Config) -> str:
+    import numpy as np
+
+    from .speech.loader import codec_device
+    from .speech.recognizer import SpeechRecognizer
+
+    device = codec_device(config.recognition.device, "recognition.device")
+    recognizer = SpeechRecognizer.load(config.recognition.model, device=device)
+    started = time.perf_counter()
+    recognizer.transcribe(np.zeros(16_000, dtype=np.float32), 16_000)
+    return f"{config.recognition.model} on {device}: 1 s transcribed in {(time.perf_counter() - started) * 1000:.0f} ms"
 
 
 def download(config: Config, args: argparse.Namespace) -> int:

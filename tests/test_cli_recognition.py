@@ -44,3 +44,11 @@ def test_say_refuses_a_reference_clip_without_speech_before_the_models_load(tmp_
     sf.write(clip, np.concatenate([silence(1.0), noise(3.0, level=0.05)]), 16_000)
     assert main(["-c", str(unloadable_config(tmp_path)), "say", "a", "--reference", str(clip)]) == 2
     assert f"--reference {clip}: I could not hear anyone speaking" in capsys.readouterr().err
+
+
+def test_doctor_checks_the_recogniser_when_recognition_is_on(tmp_path, monkeypatch, capsys):
+    cache = cached_tiny_whisper(tmp_path / "hf")
+    _offline_everything_but_the_recognizer(monkeypatch, cache)
+    config = unloadable_config(tmp_path, f'[recognition]\nenabled = true\nmodel = "{TINY_WHISPER_ID}"\ndevice = "cpu"\n')
+    main(["-c", str(config), "doctor"])
+    assert f"ok    speech recognition: {TINY_WHISPER_ID} on cpu: 1 s transcribed in" in capsys.readouterr().out
