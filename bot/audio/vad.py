@@ -75,15 +75,17 @@ def speech_parts(samples: np.ndarray, sample_rate: int) -> list[tuple[float, flo
 def parts_from_probabilities(probabilities: np.ndarray, frame_s: float) -> list[tuple[float, float]]:
     """Speech stretches from per-frame speech probabilities (the rules of speech_parts)."""
     parts: list[tuple[float, float]] = []
-    speaking, start = False, 0
+    speaking, start, last_sure = False, 0, 0
     for i, p in enumerate(probabilities):
-        if not speaking and p >= SPEECH_PROBABILITY:
-            speaking, start = True, i
+        if p >= SPEECH_PROBABILITY:
+            start = i if not speaking else start
+            speaking, last_sure = True, i
         elif speaking and p < SILENCE_PROBABILITY:
+            # Silero's probability decays for ~0.2 s after speech: the part ends after its last sure frame.
             speaking = False
-            parts.append((start * frame_s, i * frame_s))
+            parts.append((start * frame_s, (last_sure + 1) * frame_s))
     if speaking:
-        parts.append((start * frame_s, len(probabilities) * frame_s))
+        parts.append((start * frame_s, (last_sure + 1) * frame_s))
     joined: list[tuple[float, float]] = []
     for start_s, end_s in parts:
         if joined and start_s - joined[-1][1] < JOIN_GAP_S:
