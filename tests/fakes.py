@@ -73,3 +73,23 @@ class ScriptedSynthesizer:
         deadline = time.monotonic() + 10  # a hang guard for a test that forgets to open the gate
         while self.gate is not None and not self.gate.wait(0.005) and not should_stop() and time.monotonic() < deadline:
             pass
+
+
+class PromptRecorder:
+    """The tiny real model, with every prompt it is given kept for the test to read."""
+
+    def __init__(self, llm) -> None:
+        self.llm = llm
+        self.vocab = llm.vocab
+        self.capacity = llm.capacity
+        self.prompts: list[list[int]] = []
+
+    def tokenize_text(self, text: str) -> list[int]:
+        return self.llm.tokenize_text(text)
+
+    def generate(self, prompt, sampling, **kwargs):
+        self.prompts.append(list(prompt))
+        return self.llm.generate(prompt, sampling, **kwargs)
+
+    def close(self) -> None:
+        pass

@@ -1,11 +1,18 @@
 """Small pieces several cogs share: autocomplete, permission checks."""
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
+import numpy as np
 from discord import app_commands
 
+from ..audio.upload import read_upload
+from ..audio.vad import TrimmedClip, trim_to_speech
+from ..speech.continuation import SourceClip
+from ..speech.engine import Owner
 from ..speech.prompt import ReferenceVoice
 from ..speech.synthesizer import SpeechRequest
 from ..store.clips import ClipNotFound
@@ -15,6 +22,9 @@ from ..voices import speech_request
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
+    from ..speech.synthesizer import Synthesizer
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 async def preset_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -55,6 +65,48 @@ async def shared_reference(bot: "LlasaBot", guild_id: int | None, name: str | No
     except ClipNotFound:
         return None
     return ReferenceVoice(unpack_codes(shared.clip.codes), shared.clip.transcript)
+
+
+@dataclass(frozen=True)
+class EncodedUpload:
+    """An uploaded voice clip cut to its speech and encoded; `heard` is its transcription when one was asked for."""
+
+    clip: SourceClip
+    original_seconds: float
+    heard: str | None
+
+
+async def encoded_upload(bot: "LlasaBot", attachment: discord.Attachment, owner: Owner, *,
+                         transcribe: bool = False) -> EncodedUpload:
+    """Check, read and cut (in a thread), then encode and optionally transcribe (on the speech worker) an
+    uploaded clip, for cloning and continuing; UploadRejected, CodecError or UserError say why it can't be used."""
+    if attachment.size > MAX_UPLOAD_BYTES:
+        raise UserError("that file is too large; send 5–30 seconds of audio")
+    recognizer = bot.recognizer
+    if transcribe and recognizer is None:
+        raise UserError("add transcript: with what is said in the clip, exactly "
+                        "(this bot cannot transcribe clips: its speech recognition is off)")
+    data = await attachment.read()
+    max_seconds = bot.config.limits.reference_max_seconds
+    # Checked from the header, then only max_seconds decoded and cut to the speech, in a thread.
+    speech = await asyncio.to_thread(_read_speech, data, max_seconds)
+    del data
+
+    def transcribe_and_encode(synthesizer: "Synthesizer") -> tuple[str | None, np.ndarray]:
+        heard = recognizer.transcribe(speech.samples, speech.sample_rate) if transcribe else None  # type: ignore[union-attr]
+        return heard, synthesizer.codec.encode(speech.samples, speech.sample_rate, max_seconds=max_seconds)
+
+    heard, codes = await bot.engine.call(transcribe_and_encode, owner)
+    if heard is not None and not heard.strip():
+        raise UserError("I could not make out any words in that clip; try again with transcript: set to what is said in it")
+    source = SourceClip(speech.samples, speech.sample_rate, tuple(int(c) for c in codes))
+    return EncodedUpload(source, speech.original_seconds, heard)
+
+
+def _read_speech(data: bytes, max_seconds: float) -> TrimmedClip:
+    """The upload decoded (at most max_seconds) and cut to its speech; UploadRejected says what is wrong."""
+    samples, rate = read_upload(data, max_seconds)
+    return trim_to_speech(samples, rate)
 
 
 def check_can_bind(interaction: discord.Interaction, channel_id: int | None, *, stopping: bool = False) -> None:

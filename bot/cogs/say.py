@@ -11,9 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..audio.formats import AudioFormat, encode_within
+from ..speech.continuation import continuing, joined
 from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
 from ..user_errors import UserError
-from .common import preset_autocomplete, voice_request
+from .common import encoded_upload, preset_autocomplete, voice_request
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
@@ -27,7 +28,10 @@ class SayCog(commands.Cog):
 
     @app_commands.command(name="say", description="Speak a text in your voice channel, or post it as an audio file")
     @app_commands.describe(text="What to say", voice="A preset or this server's shared voice, for this once (default: your own)",
-                           file_format="Audio file format when posting a file")
+                           file_format="Audio file format when posting a file",
+                           continue_from="An audio clip to continue in its own voice (5–30 s)",
+                           transcript="What is said in that clip, exactly (it goes before your text)",
+                           with_clip="Post the clip and its continuation as one file")
     @app_commands.autocomplete(voice=preset_autocomplete)
     async def say(
         self,
@@ -35,16 +39,30 @@ class SayCog(commands.Cog):
         text: str,
         voice: str | None = None,
         file_format: Literal["wav", "flac", "ogg"] = "wav",
+        continue_from: discord.Attachment | None = None,
+        transcript: app_commands.Range[str, 1, 300] | None = None,
+        with_clip: bool = False,
     ) -> None:
         limit = self.bot.config.limits.max_text_chars
         if len(text) > limit:
             raise UserError(f"that text is {len(text)} characters long; the limit is {limit}")
         if not text.strip():
             raise UserError("there is nothing to say")
+        if continue_from is None and (transcript or with_clip):
+            raise UserError("transcript and with_clip go with continue_from: attach the clip to continue")
+        if continue_from is not None and not (transcript or "").strip() and self.bot.recognizer is None:
+            raise UserError("to continue a clip I need its transcript: add transcript: with what is said in it, exactly "
+                            "(this bot cannot transcribe clips: its speech recognition is off)")
         await interaction.response.defer(thinking=True)
+        owner = Owner(interaction.guild_id, interaction.user.id)
         profile = await self.bot.voices.get(interaction.user.id)
         request = await voice_request(self.bot, interaction.guild_id, profile, text,
                                       self.bot.config.limits.max_clip_seconds, voice=voice)
+        source, heard = None, None
+        if continue_from is not None:
+            upload = await encoded_upload(self.bot, continue_from, owner, transcribe=not (transcript or "").strip())
+            source, heard = upload.clip, upload.heard
+            request = continuing(request, source, transcript or heard or "")
         player = self._player_with(interaction.user)
         if player is not None:
             # Finished clips wait in the player, outside the engine's queue bound: bound them here.
@@ -52,7 +70,7 @@ class SayCog(commands.Cog):
             if player.pending() >= bound:
                 raise UserError(f"{player.pending()} messages are already waiting to be spoken here; "
                                 "try again when they are done, or /skip")
-        job = self.bot.engine.submit(request, Owner(interaction.guild_id, interaction.user.id), Priority.COMMAND)
+        job = self.bot.engine.submit(request, owner, Priority.COMMAND)
         if player is not None:
             player.enqueue(job)
         await self._show_progress(interaction, job, "🔊 Speaking in the voice channel…" if player else "🎙️ Generating…")
@@ -61,10 +79,15 @@ class SayCog(commands.Cog):
         except JobCancelled:
             await interaction.edit_original_response(content="⏹️ Skipped.")
             return
+        # A transcription can be wrong: show it, so a bad continuation can be explained and corrected.
+        heard_note = f"\n👂 The clip says 「{heard}」 (give transcript: if not)" if heard else ""
         if player is not None:
-            await interaction.edit_original_response(content=f"🔊 Said {clip.seconds:.1f} s in {player.channel.mention}.")
+            await interaction.edit_original_response(
+                content=f"🔊 Said {clip.seconds:.1f} s in {player.channel.mention}.{heard_note}")
             return
-        await self._post_file(interaction, clip, AudioFormat(file_format))
+        if source is not None and with_clip:
+            clip = await asyncio.to_thread(joined, source, clip)
+        await self._post_file(interaction, clip, AudioFormat(file_format), heard_note)
 
     def _player_with(self, user: discord.abc.User):
         """The guild's player when the caller is in the bot's voice channel."""
@@ -80,7 +103,7 @@ class SayCog(commands.Cog):
             await job.started()
         await interaction.edit_original_response(content=working)
 
-    async def _post_file(self, interaction: discord.Interaction, clip, fmt: AudioFormat) -> None:
+    async def _post_file(self, interaction: discord.Interaction, clip, fmt: AudioFormat, extra: str = "") -> None:
         limit = interaction.filesize_limit
         encoded = await asyncio.to_thread(encode_within, clip.samples, clip.sample_rate, fmt, limit)
         if encoded is None:
@@ -90,7 +113,7 @@ class SayCog(commands.Cog):
         reasons = ", ".join(sorted({r.value for r in clip.report.finish_reasons}))
         file = discord.File(fp=io.BytesIO(data), filename=f"speech.{used.value}")
         await interaction.edit_original_response(
-            content=f"✅ {clip.seconds:.1f} s{note} · end: {reasons} · seed {', '.join(map(str, clip.report.seeds[:3]))}",
+            content=f"✅ {clip.seconds:.1f} s{note} · end: {reasons} · seed {', '.join(map(str, clip.report.seeds[:3]))}{extra}",
             attachments=[file],
         )
 

@@ -1,7 +1,6 @@
 """/voice: each user's own voice (preset, caption fields, cloned clip, sampling), kept in SQLite."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -9,23 +8,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..audio.upload import read_upload
-from ..audio.vad import TrimmedClip, trim_to_speech
 from ..speech.captions import EMOTIONS, VoiceCaption
 from ..speech.engine import Owner
 from ..store.voices import pack_codes
 from ..user_errors import UserError
 from ..voices import caption_for, sampling_for
-from .common import preset_autocomplete, shared_reference
+from .common import encoded_upload, preset_autocomplete, shared_reference
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..app import LlasaBot
-    from ..speech.synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 async def emotion_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -102,34 +95,17 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
                            transcript="What is said in the clip, exactly (leave it out to have the clip transcribed)")
     async def clone(self, interaction: discord.Interaction, clip: discord.Attachment,
                     transcript: app_commands.Range[str, 1, 300] | None = None) -> None:
-        if clip.size > MAX_UPLOAD_BYTES:
-            raise UserError("that file is too large; send 5–30 seconds of audio")
-        recognizer = self.bot.recognizer
-        if transcript is None and recognizer is None:
-            raise UserError("add transcript: with what is said in the clip, exactly "
-                            "(this bot cannot transcribe clips: its speech recognition is off)")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await clip.read()
-        max_seconds = self.bot.config.limits.reference_max_seconds
-        # Checked from the header, then only max_seconds decoded and cut to the speech, in a thread.
-        speech = await asyncio.to_thread(_read_speech, data, max_seconds)
-        del data
-
-        def transcribe_and_encode(synthesizer: Synthesizer) -> tuple[str | None, np.ndarray]:
-            heard = recognizer.transcribe(speech.samples, speech.sample_rate) if transcript is None else None
-            return heard, synthesizer.codec.encode(speech.samples, speech.sample_rate, max_seconds=max_seconds)
-
-        heard, codes = await self.bot.engine.call(transcribe_and_encode, Owner(interaction.guild_id, interaction.user.id))
-        if heard is not None and not heard.strip():
-            raise UserError("I could not make out any words in that clip; run /voice clone again with "
-                            "transcript: set to what is said in it")
+        upload = await encoded_upload(self.bot, clip, Owner(interaction.guild_id, interaction.user.id),
+                                      transcribe=transcript is None)
+        speech, heard = upload.clip, upload.heard
         said = transcript or heard or ""
-        packed = pack_codes([int(c) for c in codes])
+        packed = pack_codes(speech.codes)
         await self.bot.clips.add(interaction.user.id, clip.filename[:100], packed, said)  # kept in /voice clips
         profile = await self.bot.voices.update(
             interaction.user.id, reference=packed, reference_transcript=said, reference_name=clip.filename,
             shared_voice=None)
-        lines = [f"🧬 Cloned from {clip.filename}: kept {speech.seconds:.1f} s of speech out of {speech.original_seconds:.1f} s."]
+        lines = [f"🧬 Cloned from {clip.filename}: kept {speech.seconds:.1f} s of speech out of {upload.original_seconds:.1f} s."]
         if heard is not None:
             lines.append(f"👂 I heard: 「{heard}」\nIf that is not what the clip says, run /voice clone again with "
                          "the same clip and transcript: set to the right words.")
@@ -220,8 +196,3 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
             lines.append(f"Announced as: {profile.spoken_name}")
         return "\n".join(lines)
 
-
-def _read_speech(data: bytes, max_seconds: float) -> TrimmedClip:
-    """The upload decoded (at most max_seconds) and cut to its speech; UploadRejected says what is wrong."""
-    samples, rate = read_upload(data, max_seconds)
-    return trim_to_speech(samples, rate)
