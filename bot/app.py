@@ -14,6 +14,9 @@ from discord.ext import commands
 
 from .cogs.ratelimit import rate_limits
 from .config import Config
+from .i18n import UserFacing, check_catalogues
+from .i18n.commands import CatalogueTranslator
+from .i18n.replies import reply_language, text_for
 from .playback import GuildPlayer
 from .speech.captions import VoiceCaption, load_presets
 from .speech.engine import SpeechEngine
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class ShuttingDown(app_commands.CheckFailure):
+class ShuttingDown(UserFacing, app_commands.CheckFailure):
     """A command arrived while the bot is closing."""
 
 
@@ -83,6 +86,7 @@ class LlasaBot(commands.AutoShardedBot):
 
         for cog in ALL_COGS:
             await self.add_cog(cog(self))
+        await self.tree.set_translator(CatalogueTranslator())
         for guild_id in self.config.discord.dev_guild_ids:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -176,7 +180,7 @@ class LlasaBot(commands.AutoShardedBot):
         Autocomplete is not counted: typing one option sends many of those.
         """
         if self._shutdown is not None:
-            raise ShuttingDown("I'm restarting or shutting down; try again in a minute")
+            raise ShuttingDown("errors.shutting_down")
         if interaction.type is discord.InteractionType.application_command:
             rate_limits(self).check_command(interaction.user.id)
         return True
@@ -185,12 +189,12 @@ class LlasaBot(commands.AutoShardedBot):
     async def _on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(cause, USER_ERRORS) or isinstance(error, app_commands.CheckFailure):
-            text = user_message(cause)
+            text = user_message(cause, reply_language(interaction))
         else:
             log.error("command %s failed (guild %s, user %s)",
                       interaction.command.qualified_name if interaction.command else "?",
                       interaction.guild_id, interaction.user.id, exc_info=cause)
-            text = "Sorry, something went wrong on my side. It has been logged."
+            text = text_for(interaction, "errors.internal")
         await reply(interaction, text, ephemeral=True)
 
 
@@ -208,6 +212,7 @@ def run_bot(config: Config) -> int:
 
     # Everything that can fail on a setting fails here, before minutes of model loading.
     token = config.discord_token()
+    check_catalogues()
     presets = load_presets(config.storage.presets_dir)
     asyncio.run(check_database(config))
     _load_opus()

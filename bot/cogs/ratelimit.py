@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 from discord import app_commands
 
+from ..i18n import UserFacing
+
 # Settings as module constants (bot/config.py has no section for them yet).
 COMMANDS_BURST, COMMANDS_PER_SECONDS = 5, 10.0   # 5 commands, then one every 2 s
 MESSAGES_BURST, MESSAGES_PER_SECONDS = 6, 12.0   # 6 messages read, then one every 2 s
 MAX_TRACKED_USERS = 10_000
 
 
-class RateLimited(app_commands.CheckFailure):
+class RateLimited(UserFacing, app_commands.CheckFailure):
     """A user sent commands too fast; the message says when to try again."""
 
 
@@ -85,7 +87,7 @@ class RateLimits:
         """Raise RateLimited (answered ephemerally) when the user sends commands too fast."""
         if not self.commands.allow(user_id):
             wait = max(1, round(self.commands.retry_after(user_id)))
-            raise RateLimited(f"you're sending commands too fast; try again in {wait} s")
+            raise RateLimited("errors.rate_limited", seconds=wait)
 
 
 _limits: "weakref.WeakKeyDictionary[object, RateLimits]" = weakref.WeakKeyDictionary()

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..i18n.replies import text_for
 from ..user_errors import UserError
 
 if TYPE_CHECKING:
@@ -29,12 +30,12 @@ class VoiceChannelCog(commands.Cog):
     async def join(self, interaction: discord.Interaction) -> None:
         member = interaction.user
         if not isinstance(member, discord.Member) or member.voice is None or member.voice.channel is None:
-            raise UserError("join a voice channel first, then use /join")
+            raise UserError("join.not_in_voice")
         await interaction.response.defer(thinking=True)
         player = await self.bot.join(member.voice.channel)
         await self._reader().activate(member.guild.id, interaction.channel_id)
-        await interaction.followup.send(
-            f"🔊 Joined {player.channel.mention}; reading <#{interaction.channel_id}> aloud. /leave to stop.")
+        await interaction.followup.send(text_for(interaction, "join.joined", voice_channel=player.channel.mention,
+                                                 text_channel=f"<#{interaction.channel_id}>"))
 
     @app_commands.command(name="leave", description="Leave the voice channel and stop reading")
     @app_commands.guild_only()
@@ -42,16 +43,16 @@ class VoiceChannelCog(commands.Cog):
         assert interaction.guild_id is not None
         await self._reader().deactivate(interaction.guild_id)
         if not await self.bot.leave(interaction.guild_id):
-            raise UserError("I'm not in a voice channel")
-        await interaction.response.send_message("👋 Left the voice channel.")
+            raise UserError("leave.not_in_voice")
+        await interaction.response.send_message(text_for(interaction, "leave.left"))
 
     @app_commands.command(name="skip", description="Stop what is being said now")
     @app_commands.guild_only()
     async def skip(self, interaction: discord.Interaction) -> None:
         player = self.bot.player(interaction.guild_id or 0)
         if player is None or not player.skip():
-            raise UserError("nothing is being said right now")
-        await interaction.response.send_message("⏭️ Skipped.")
+            raise UserError("skip.nothing")
+        await interaction.response.send_message(text_for(interaction, "skip.skipped"))
 
     @app_commands.command(name="clear", description="Stop speaking and drop everything waiting to be said")
     @app_commands.guild_only()
@@ -60,7 +61,7 @@ class VoiceChannelCog(commands.Cog):
         player = self.bot.player(interaction.guild_id)
         dropped = player.clear() if player else 0
         dropped = max(dropped, self.bot.engine.cancel_guild(interaction.guild_id))
-        await interaction.response.send_message(f"🧹 Cleared {dropped} item(s).")
+        await interaction.response.send_message(text_for(interaction, "clear.cleared", count=dropped))
 
     @commands.Cog.listener()
     async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState) -> None:

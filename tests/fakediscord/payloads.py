@@ -120,7 +120,7 @@ def guild(g: FakeGuild, *, all_members: bool, bot: FakeUser) -> Json:
         "member_count": len(g.members),
         "joined_at": JOINED_AT,
         "features": [],
-        "preferred_locale": "en-US",
+        "preferred_locale": g.locale,
         "roles": roles(g),
         "emojis": [],
         "stickers": [],

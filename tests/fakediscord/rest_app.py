@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import payloads
-from .rest import RestReply, RestRequest, no_content, ok, unknown
+from .commands import InvalidCommand
+from .rest import RestReply, RestRequest, error, no_content, ok, unknown
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -49,13 +50,19 @@ def register(fake: FakeDiscord) -> None:
 
         @route("PUT", prefix + "/commands")
         async def overwrite_commands(req: RestRequest) -> RestReply:
-            stored = fake.commands.overwrite(_scope(req), req.body or [])
+            try:
+                stored = fake.commands.overwrite(_scope(req), req.body or [])
+            except InvalidCommand as invalid:
+                return error(400, 50035, f"Invalid Form Body: {invalid}")
             fake.changes.notify()
             return ok(stored)
 
         @route("POST", prefix + "/commands")
         async def upsert_command(req: RestRequest) -> RestReply:
-            stored = fake.commands.upsert(_scope(req), req.json)
+            try:
+                stored = fake.commands.upsert(_scope(req), req.json)
+            except InvalidCommand as invalid:
+                return error(400, 50035, f"Invalid Form Body: {invalid}")
             fake.changes.notify()
             return RestReply(201, stored)
 

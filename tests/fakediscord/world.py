@@ -46,6 +46,7 @@ class FakeUser:
     name: str
     bot: bool = False
     admin: bool = False
+    locale: str = "en-US"  # the language the user picked in Discord; interactions carry it
 
     @property
     def mention(self) -> str:
@@ -98,6 +99,7 @@ class FakeGuild:
     members: list[FakeUser] = field(default_factory=list)
     voice_states: dict[int, VoiceStateRecord] = field(default_factory=dict)
     extra_channels: list[FakeChannel] = field(default_factory=list)
+    locale: str = "en-US"  # the server's preferred locale (Community servers can change it)
 
     @property
     def channels(self) -> list[FakeChannel]:
