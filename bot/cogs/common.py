@@ -17,6 +17,7 @@ from ..speech.prompt import ReferenceVoice
 from ..speech.synthesizer import SpeechRequest
 from ..store.clips import ClipNotFound
 from ..store.voices import VoiceProfile, unpack_codes
+from ..i18n.replies import text_for
 from ..user_errors import UserError
 from ..voices import speech_request
 
@@ -35,7 +36,8 @@ async def preset_autocomplete(interaction: discord.Interaction, current: str) ->
     if interaction.guild_id is not None:
         for shared in await bot.clips.shared_in(interaction.guild_id):
             if current in shared.name.lower() and shared.name not in bot.presets:
-                choices.append(app_commands.Choice(name=f"{shared.name} (shared voice)", value=shared.name))
+                label = text_for(interaction, "voice.shared_choice", name=shared.name)
+                choices.append(app_commands.Choice(name=label, value=shared.name))
     return choices[:25]
 
 
@@ -48,7 +50,7 @@ async def voice_request(bot: "LlasaBot", guild_id: int | None, profile: VoicePro
     shared_name = profile.shared_voice if voice is None else (None if voice in bot.presets else voice)
     shared = await shared_reference(bot, guild_id, shared_name)
     if voice is not None and voice not in bot.presets and shared is None:
-        raise UserError(f"there is no preset or shared voice named '{voice}'; pick one from the list")
+        raise UserError("voice.no_such_voice", name=voice)
     if guild_id is not None:
         limit = (await bot.guild_settings.get(guild_id)).max_seconds
         max_seconds = min(max_seconds, limit or max_seconds)
@@ -81,11 +83,10 @@ async def encoded_upload(bot: "LlasaBot", attachment: discord.Attachment, owner:
     """Check, read and cut (in a thread), then encode and optionally transcribe (on the speech worker) an
     uploaded clip, for cloning and continuing; UploadRejected, CodecError or UserError say why it can't be used."""
     if attachment.size > MAX_UPLOAD_BYTES:
-        raise UserError("that file is too large; send 5–30 seconds of audio")
+        raise UserError("voice.file_too_large")
     recognizer = bot.recognizer
     if transcribe and recognizer is None:
-        raise UserError("add transcript: with what is said in the clip, exactly "
-                        "(this bot cannot transcribe clips: its speech recognition is off)")
+        raise UserError("voice.transcript_needed")
     data = await attachment.read()
     max_seconds = bot.config.limits.reference_max_seconds
     # Checked from the header, then only max_seconds decoded and cut to the speech, in a thread.
@@ -98,7 +99,7 @@ async def encoded_upload(bot: "LlasaBot", attachment: discord.Attachment, owner:
 
     heard, codes = await bot.engine.call(transcribe_and_encode, owner)
     if heard is not None and not heard.strip():
-        raise UserError("I could not make out any words in that clip; try again with transcript: set to what is said in it")
+        raise UserError("voice.no_words_heard")
     source = SourceClip(speech.samples, speech.sample_rate, tuple(int(c) for c in codes))
     return EncodedUpload(source, speech.original_seconds, heard)
 
@@ -122,12 +123,11 @@ def check_can_bind(interaction: discord.Interaction, channel_id: int | None, *, 
     if channel is None and stopping:
         return
     if channel is None or not isinstance(member, discord.Member):
-        raise UserError("I can't find that channel in this server")
+        raise UserError("read.no_such_channel")
     mine = channel.permissions_for(member)
     if not mine.view_channel:
-        raise UserError("you can't see that channel, so you can't choose whether it is read aloud")
+        raise UserError("read.you_cannot_see")
     if not stopping and not channel.permissions_for(guild.me).view_channel:  # type: ignore[union-attr]
-        raise UserError(f"I can't see {channel.mention}; give me the View Channel permission there first")
+        raise UserError("read.i_cannot_see", channel=channel.mention)
     if channel.id != interaction.channel_id and not (mine.manage_channels or member.guild_permissions.manage_guild):
-        raise UserError(f"choosing another channel ({channel.mention}) needs Manage Channels there or Manage Server; "
-                        "or run the command in that channel")
+        raise UserError("read.needs_manage", channel=channel.mention)

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from ..store.dictionary import DictScope
 from ..text.dictionary import ReadingDictionary, checked_entry, normalize_word
+from ..i18n.replies import text_for
 from ..user_errors import UserError
 
 if TYPE_CHECKING:
@@ -30,13 +31,13 @@ class DictionaryCog(commands.GroupCog, group_name="dict", group_description="Pro
         if scope == "me":
             return DictScope.user(interaction.user.id)
         if interaction.guild is None:
-            raise UserError("the server dictionary only exists in a server; use scope:me in direct messages")
+            raise UserError("dict.server_only")
         return DictScope.guild(interaction.guild.id)
 
     def _require_manage(self, interaction: discord.Interaction, scope: Scope) -> None:
         perms = getattr(interaction.user, "guild_permissions", None)
         if scope == "server" and (perms is None or not perms.manage_guild):
-            raise UserError("changing the server dictionary needs the Manage Server permission; use scope:me for your own")
+            raise UserError("dict.needs_manage")
 
     async def _changed(self, scope: DictScope) -> None:
         read = self.bot.get_cog("ReadAloudCog")
@@ -55,27 +56,28 @@ class DictionaryCog(commands.GroupCog, group_name="dict", group_description="Pro
         key, spoken = checked_entry(word, reading)
         await self.bot.dictionaries.add(target, key, spoken)
         await self._changed(target)
-        await interaction.response.send_message(f"📖 「{key}」 → 「{spoken}」", ephemeral=scope == "me")
+        await interaction.response.send_message(text_for(interaction, "dict.added", word=key, reading=spoken),
+                                                ephemeral=scope == "me")
 
     @app_commands.command(name="remove", description="Remove a word from the dictionary")
     async def remove(self, interaction: discord.Interaction, word: str, scope: Scope = "server") -> None:
         self._require_manage(interaction, scope)
         target = self._scope(interaction, scope)
         if not await self.bot.dictionaries.remove(target, normalize_word(word)):
-            raise UserError(f"「{word}」 is not in the dictionary")
+            raise UserError("dict.not_found", word=word)
         await self._changed(target)
-        await interaction.response.send_message(f"🗑️ Removed 「{word}」.", ephemeral=scope == "me")
+        await interaction.response.send_message(text_for(interaction, "dict.removed", word=word), ephemeral=scope == "me")
 
     @app_commands.command(name="list", description="Show the dictionary")
     async def list_entries(self, interaction: discord.Interaction, scope: Scope = "server") -> None:
         entries = await self.bot.dictionaries.entries(self._scope(interaction, scope))
         if not entries:
-            await interaction.response.send_message("The dictionary is empty.", ephemeral=True)
+            await interaction.response.send_message(text_for(interaction, "dict.empty"), ephemeral=True)
             return
         lines = [f"{w} → {r}" for w, r in sorted(entries.items())]
         text = "\n".join(lines)
         if len(text) > 1800:
-            text = "\n".join(lines[:60]) + f"\n… and {len(lines) - 60} more (/dict export for all)"
+            text = "\n".join(lines[:60]) + "\n" + text_for(interaction, "dict.more", count=len(lines) - 60)
         await interaction.response.send_message(f"```\n{text}\n```", ephemeral=True)
 
     @app_commands.command(name="export", description="Download the dictionary as a JSON file")
@@ -89,13 +91,14 @@ class DictionaryCog(commands.GroupCog, group_name="dict", group_description="Pro
         self._require_manage(interaction, scope)
         target = self._scope(interaction, scope)
         if file.size > MAX_IMPORT_BYTES:
-            raise UserError("that file is too large for a dictionary (1 MB at most)")
+            raise UserError("dict.file_too_large")
         # All or nothing: a bad file changes nothing, and the error names its line or entry. Parsing
         # and checking 2,000 entries is CPU work, so it runs in a thread.
         imported = await asyncio.to_thread(ReadingDictionary.from_json, await file.read())
         await self.bot.dictionaries.replace_all(target, dict(imported.items()))
         await self._changed(target)
-        await interaction.response.send_message(f"📥 Imported {len(imported)} word(s).", ephemeral=scope == "me")
+        await interaction.response.send_message(text_for(interaction, "dict.imported", count=len(imported)),
+                                                ephemeral=scope == "me")
 
 
 def _exported(entries: Mapping[str, str]) -> bytes:

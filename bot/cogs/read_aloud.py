@@ -18,6 +18,7 @@ from ..store.dictionary import DictScope
 from ..text.dictionary import ReadingDictionary
 from ..text.message import Attachment, ChatMessage, ReadingSettings
 from ..text.pipeline import speakable_phrase, speakable_text
+from ..i18n.replies import text_for
 from ..user_errors import UserError
 from ..voices import at_speed, speech_request
 from .common import check_can_bind, shared_reference
@@ -87,9 +88,9 @@ class ReadAloudCog(commands.Cog):
         target = channel.id if channel else interaction.channel_id
         check_can_bind(interaction, target)
         if self.bot.player(interaction.guild_id) is None:
-            raise UserError("I'm not in a voice channel; use /join first")
+            raise UserError("read.not_in_voice")
         await self.activate(interaction.guild_id, target)
-        await interaction.response.send_message(f"📖 Reading <#{target}> aloud.")
+        await interaction.response.send_message(text_for(interaction, "read.started", channel=f"<#{target}>"))
 
     @read.command(name="stop", description="Stop reading this channel (another one needs Manage Channels or Manage Server)")
     async def read_stop(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
@@ -98,11 +99,11 @@ class ReadAloudCog(commands.Cog):
         session = self.sessions.get(interaction.guild_id)
         check_can_bind(interaction, target, stopping=True)
         if session is None or target not in session.channel_ids:
-            raise UserError(f"I'm not reading <#{target}>")
+            raise UserError("read.not_reading", channel=f"<#{target}>")
         remaining = tuple(sorted(session.channel_ids - {target}))
         await self.bot.guild_settings.update(interaction.guild_id, read_channel_ids=remaining)
         session.channel_ids = set(remaining)
-        await interaction.response.send_message(f"📕 Stopped reading <#{target}>.")
+        await interaction.response.send_message(text_for(interaction, "read.stopped", channel=f"<#{target}>"))
 
     # Reading ------------------------------------------------------------------------------
     @commands.Cog.listener()

@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..audio.formats import AudioFormat, encode_within
+from ..i18n.replies import text_for
 from ..speech.continuation import continuing, joined
 from ..speech.engine import JobCancelled, Owner, Priority, SpeechJob
 from ..user_errors import UserError
@@ -45,14 +46,13 @@ class SayCog(commands.Cog):
     ) -> None:
         limit = self.bot.config.limits.max_text_chars
         if len(text) > limit:
-            raise UserError(f"that text is {len(text)} characters long; the limit is {limit}")
+            raise UserError("say.too_long", length=len(text), limit=limit)
         if not text.strip():
-            raise UserError("there is nothing to say")
+            raise UserError("say.empty")
         if continue_from is None and (transcript or with_clip):
-            raise UserError("transcript and with_clip go with continue_from: attach the clip to continue")
+            raise UserError("say.continue_options_alone")
         if continue_from is not None and not (transcript or "").strip() and self.bot.recognizer is None:
-            raise UserError("to continue a clip I need its transcript: add transcript: with what is said in it, exactly "
-                            "(this bot cannot transcribe clips: its speech recognition is off)")
+            raise UserError("say.transcript_needed")
         await interaction.response.defer(thinking=True)
         owner = Owner(interaction.guild_id, interaction.user.id)
         profile = await self.bot.voices.get(interaction.user.id)
@@ -68,22 +68,22 @@ class SayCog(commands.Cog):
             # Finished clips wait in the player, outside the engine's queue bound: bound them here.
             bound = (await self.bot.guild_settings.get(player.guild_id)).max_queue
             if player.pending() >= bound:
-                raise UserError(f"{player.pending()} messages are already waiting to be spoken here; "
-                                "try again when they are done, or /skip")
+                raise UserError("say.queue_full", waiting=player.pending())
         job = self.bot.engine.submit(request, owner, Priority.COMMAND)
         if player is not None:
             player.enqueue(job)
-        await self._show_progress(interaction, job, "🔊 Speaking in the voice channel…" if player else "🎙️ Generating…")
+        await self._show_progress(interaction, job, text_for(interaction, "say.speaking") if player
+                                  else text_for(interaction, "say.generating"))
         try:
             clip = await job.result()
         except JobCancelled:
-            await interaction.edit_original_response(content="⏹️ Skipped.")
+            await interaction.edit_original_response(content=text_for(interaction, "say.skipped"))
             return
         # A transcription can be wrong: show it, so a bad continuation can be explained and corrected.
-        heard_note = f"\n👂 The clip says 「{heard}」 (give transcript: if not)" if heard else ""
+        heard_note = "\n" + text_for(interaction, "say.heard", heard=heard) if heard else ""
         if player is not None:
             await interaction.edit_original_response(
-                content=f"🔊 Said {clip.seconds:.1f} s in {player.channel.mention}.{heard_note}")
+                content=text_for(interaction, "say.said", seconds=clip.seconds, channel=player.channel.mention) + heard_note)
             return
         if source is not None and with_clip:
             clip = await asyncio.to_thread(joined, source, clip)
@@ -99,7 +99,7 @@ class SayCog(commands.Cog):
     async def _show_progress(self, interaction: discord.Interaction, job: SpeechJob, working: str) -> None:
         position = self.bot.engine.position(job)
         if position > 0:
-            await interaction.edit_original_response(content=f"⏳ Waiting in the queue (position {position})…")
+            await interaction.edit_original_response(content=text_for(interaction, "say.waiting", position=position))
             await job.started()
         await interaction.edit_original_response(content=working)
 
@@ -107,13 +107,14 @@ class SayCog(commands.Cog):
         limit = interaction.filesize_limit
         encoded = await asyncio.to_thread(encode_within, clip.samples, clip.sample_rate, fmt, limit)
         if encoded is None:
-            raise UserError(f"the clip ({clip.seconds:.0f} s) is too big to upload here even as Ogg; try a shorter text")
+            raise UserError("say.too_big", seconds=clip.seconds)
         data, used = encoded
-        note = "" if used is fmt else f" (as {used.value}: {fmt.value} would exceed the upload limit)"
+        note = "" if used is fmt else text_for(interaction, "say.other_format", used=used.value, wanted=fmt.value)
         reasons = ", ".join(sorted({r.value for r in clip.report.finish_reasons}))
         file = discord.File(fp=io.BytesIO(data), filename=f"speech.{used.value}")
         await interaction.edit_original_response(
-            content=f"✅ {clip.seconds:.1f} s{note} · end: {reasons} · seed {', '.join(map(str, clip.report.seeds[:3]))}{extra}",
+            content=text_for(interaction, "say.posted", seconds=clip.seconds, note=note, reasons=reasons,
+                             seeds=", ".join(map(str, clip.report.seeds[:3]))) + extra,
             attachments=[file],
         )
 

@@ -9,10 +9,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from ..text.message import ReadingSettings
+from ..i18n import UserFacing
+from ..i18n.replies import text_for
 from ..user_errors import UserError
 
 if TYPE_CHECKING:
     from ..app import LlasaBot
+
+
+
+class NeedsManageServer(UserFacing, app_commands.CheckFailure):
+    """/server settings need the Manage Server permission."""
+
 
 ReadingRule = Literal[tuple(f.name for f in dataclasses.fields(ReadingSettings))]  # type: ignore[valid-type]
 
@@ -27,30 +35,29 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         perms = getattr(interaction.user, "guild_permissions", None)
         if perms is None or not perms.manage_guild:
-            raise app_commands.CheckFailure("these settings need the Manage Server permission")
+            raise NeedsManageServer("server.needs_manage")
         return True
 
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
         s = await self.bot.guild_settings.get(interaction.guild_id)  # type: ignore[arg-type]
         reading = ReadingSettings.from_dict(s.reading, ignore_unknown=True)
-        lines = [
-            f"Auto-join: {f'<#{s.auto_join_channel_id}>' if s.auto_join_channel_id else 'off'}",
-            f"Announce names: {s.announce_names} (again after {s.name_pause_seconds} s)",
-            f"Join/leave announcements: {s.announce_join_leave}",
-            f"Only read members in the voice channel: {s.read_only_members_in_voice}",
-            f"Skip prefix: {s.skip_prefix!r} · required role: {f'<@&{s.required_role_id}>' if s.required_role_id else 'none'}",
-            f"Queue limit: {s.max_queue} · seconds per message: {s.max_seconds or 'the bot limit'} "
-            f"· read speed: {s.read_speed:g}x · characters read: {reading.max_chars}",
-            "Reading: " + ", ".join(f"{k}={v}" for k, v in reading.to_dict().items()),
-        ]
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await interaction.response.send_message(text_for(
+            interaction, "server.settings",
+            auto_join=f"<#{s.auto_join_channel_id}>" if s.auto_join_channel_id else text_for(interaction, "server.off"),
+            announce_names=s.announce_names, pause=s.name_pause_seconds, join_leave=s.announce_join_leave,
+            only_members=s.read_only_members_in_voice, prefix=repr(s.skip_prefix),
+            role=f"<@&{s.required_role_id}>" if s.required_role_id else text_for(interaction, "server.no_role"),
+            queue=s.max_queue, seconds=s.max_seconds or text_for(interaction, "server.bot_limit"),
+            speed=f"{s.read_speed:g}", chars=reading.max_chars,
+            reading=", ".join(f"{k}={v}" for k, v in reading.to_dict().items())), ephemeral=True)
 
     @app_commands.command(name="autojoin", description="Join this voice channel whenever someone enters it (empty: off)")
     async def autojoin(self, interaction: discord.Interaction, channel: discord.VoiceChannel | None = None) -> None:
         await self.bot.guild_settings.update(interaction.guild_id, auto_join_channel_id=channel.id if channel else None)  # type: ignore[arg-type]
         await interaction.response.send_message(
-            f"Auto-join: {channel.mention}" if channel else "Auto-join is off.", ephemeral=True)
+            text_for(interaction, "server.autojoin_on", channel=channel.mention) if channel
+            else text_for(interaction, "server.autojoin_off"), ephemeral=True)
 
     @app_commands.command(name="announce", description="Name and join/leave announcements")
     async def announce(self, interaction: discord.Interaction, names: bool | None = None,
@@ -85,7 +92,7 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
         if max_seconds is not None or clear_max_seconds:
             ceiling = int(self.bot.config.limits.max_clip_seconds)
             if max_seconds is not None and max_seconds > ceiling:
-                raise UserError(f"this bot speaks at most {ceiling} s per message; pick {ceiling} or less")
+                raise UserError("server.seconds_over_ceiling", ceiling=ceiling)
             changes["max_seconds"] = None if clear_max_seconds else max_seconds
         if read_speed is not None:
             changes["read_speed"] = round(read_speed, 2)
@@ -105,9 +112,10 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
 
     async def _update(self, interaction: discord.Interaction, changes: dict[str, object]) -> None:
         if not changes:
-            raise UserError("give at least one setting to change")
+            raise UserError("server.nothing_to_change")
         await self.bot.guild_settings.update(interaction.guild_id, **changes)  # type: ignore[arg-type]
-        await interaction.response.send_message("✅ Saved: " + ", ".join(f"{k}={v}" for k, v in changes.items()), ephemeral=True)
+        await interaction.response.send_message(
+            text_for(interaction, "server.saved", changes=", ".join(f"{k}={v}" for k, v in changes.items())), ephemeral=True)
 
 
 def _parse(value: str, like: object) -> object:
@@ -118,12 +126,12 @@ def _parse(value: str, like: object) -> object:
             return True
         if lowered in ("false", "off", "no", "0"):
             return False
-        raise UserError(f"{value!r} is not on/off")
+        raise UserError("server.not_on_off", value=repr(value))
     if isinstance(like, int):
         try:
             return int(value)
         except ValueError:
-            raise UserError(f"{value!r} is not a whole number") from None
+            raise UserError("server.not_whole_number", value=repr(value)) from None
     return value.strip()
 
 
@@ -137,7 +145,7 @@ class OptOutCog(commands.Cog):
         assert interaction.guild_id is not None
         if resume:
             await self.bot.guild_settings.opt_in(interaction.guild_id, interaction.user.id)
-            await interaction.response.send_message("🔈 Your messages will be read aloud again.", ephemeral=True)
+            await interaction.response.send_message(text_for(interaction, "optout.resumed"), ephemeral=True)
         else:
             await self.bot.guild_settings.opt_out(interaction.guild_id, interaction.user.id)
-            await interaction.response.send_message("🔇 Your messages won't be read aloud here. /optout resume:True to undo.", ephemeral=True)
+            await interaction.response.send_message(text_for(interaction, "optout.opted_out"), ephemeral=True)

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..i18n.replies import text_for
 from ..speech.captions import EMOTIONS, VoiceCaption
 from ..speech.engine import Owner
 from ..store.voices import pack_codes
@@ -74,7 +75,7 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
             elif interaction.guild_id is not None and await shared_reference(self.bot, interaction.guild_id, preset):
                 changes.update(preset=None, shared_voice=(await self.bot.clips.shared(interaction.guild_id, preset)).name)
             else:
-                raise UserError(f"there is no preset or shared voice named '{preset}'; pick one from the list")
+                raise UserError("voice.no_such_voice", name=preset)
             changes.update(reference=None, reference_transcript="", reference_name="")
         fields = {"emotion": emotion, "speed": speed, "style": style, "caption": caption}
         if any(v is not None for v in fields.values()):
@@ -86,9 +87,9 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
             if value is not None:
                 changes[name] = value
         if not changes:
-            raise UserError("give at least one setting to change, e.g. /voice set preset:cheerful")
+            raise UserError("voice.nothing_to_change")
         profile = await self.bot.voices.update(interaction.user.id, **changes)
-        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+        await interaction.response.send_message(self._describe(interaction, profile), ephemeral=True)
 
     @app_commands.command(name="clone", description="Clone a voice from a short clip (5–30 s) and what it says")
     @app_commands.describe(clip="An audio file: 5–30 s of one clear voice",
@@ -105,21 +106,23 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         profile = await self.bot.voices.update(
             interaction.user.id, reference=packed, reference_transcript=said, reference_name=clip.filename,
             shared_voice=None)
-        lines = [f"🧬 Cloned from {clip.filename}: kept {speech.seconds:.1f} s of speech out of {upload.original_seconds:.1f} s."]
+        lines = [text_for(interaction, "voice.cloned", file=clip.filename, kept=speech.seconds,
+                          original=upload.original_seconds)]
         if heard is not None:
-            lines.append(f"👂 I heard: 「{heard}」\nIf that is not what the clip says, run /voice clone again with "
-                         "the same clip and transcript: set to the right words.")
-        await interaction.followup.send("\n".join(lines) + "\n" + self._describe(profile), ephemeral=True)
+            lines.append(text_for(interaction, "voice.heard", heard=heard))
+        await interaction.followup.send("\n".join(lines) + "\n" + self._describe(interaction, profile), ephemeral=True)
 
     @app_commands.command(name="clips", description="List the clips you cloned, and the voices shared in this server")
     async def clips(self, interaction: discord.Interaction) -> None:
         mine = await self.bot.clips.mine(interaction.user.id)
-        lines = [f"**{c.name}** ({c.seconds:.1f} s) 「{c.transcript[:40]}」" for c in mine] or ["You have no cloned clips."]
+        lines = ([f"**{c.name}** ({c.seconds:.1f} s) 「{c.transcript[:40]}」" for c in mine]
+                 or [text_for(interaction, "voice.no_clips")])
         if interaction.guild_id is not None:
             shared = await self.bot.clips.shared_in(interaction.guild_id)
             if shared:
-                lines.append("Shared in this server: " + ", ".join(
-                    f"**{s.name}**" + (" (yours)" if s.clip.user_id == interaction.user.id else "") for s in shared))
+                lines.append(text_for(interaction, "voice.shared_here", names=", ".join(
+                    text_for(interaction, "voice.shared_yours", name=s.name) if s.clip.user_id == interaction.user.id
+                    else f"**{s.name}**" for s in shared)))
         await interaction.response.send_message("\n".join(lines)[:1900], ephemeral=True)
 
     @app_commands.command(name="use", description="Speak with one of your cloned clips again")
@@ -128,7 +131,7 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         kept = await self.bot.clips.get(interaction.user.id, clip)
         profile = await self.bot.voices.update(interaction.user.id, reference=kept.codes, reference_transcript=kept.transcript,
                                                reference_name=kept.name, shared_voice=None)
-        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+        await interaction.response.send_message(self._describe(interaction, profile), ephemeral=True)
 
     @app_commands.command(name="delete", description="Delete one of your cloned clips and its data (it is unshared everywhere)")
     @app_commands.autocomplete(clip=my_clip_autocomplete)
@@ -137,7 +140,7 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         profile = await self.bot.voices.get(interaction.user.id)
         if profile.reference == gone.codes:  # it was the active voice: its codes go too
             await self.bot.voices.update(interaction.user.id, reference=None, reference_transcript="", reference_name="")
-        await interaction.response.send_message(f"🗑️ Deleted {gone.name} and its data.", ephemeral=True)
+        await interaction.response.send_message(text_for(interaction, "voice.deleted", name=gone.name), ephemeral=True)
 
     @app_commands.command(name="share", description="Share one of your cloned clips with this server under a name")
     @app_commands.describe(clip="One of your clips", name="The name others pick it by")
@@ -146,7 +149,7 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
     async def share(self, interaction: discord.Interaction, clip: str, name: app_commands.Range[str, 1, 32]) -> None:
         shared = await self.bot.clips.share(interaction.guild_id, interaction.user.id, clip, name)  # type: ignore[arg-type]
         await interaction.response.send_message(
-            f"🤝 {shared.clip.name} is shared here as **{shared.name}**; others pick it with /voice set preset:{shared.name}.",
+            text_for(interaction, "voice.shared", clip=shared.clip.name, name=shared.name),
             ephemeral=True)
 
     @app_commands.command(name="unshare", description="Stop sharing a voice in this server (yours, or any with Manage Server)")
@@ -156,43 +159,48 @@ class VoiceProfileCog(commands.GroupCog, group_name="voice", group_description="
         perms = getattr(interaction.user, "guild_permissions", None)
         manager = perms is not None and perms.manage_guild
         await self.bot.clips.unshare(interaction.guild_id, name, user_id=None if manager else interaction.user.id)  # type: ignore[arg-type]
-        await interaction.response.send_message(f"🔒 {name} is no longer shared here.", ephemeral=True)
+        await interaction.response.send_message(text_for(interaction, "voice.unshared", name=name), ephemeral=True)
 
     @app_commands.command(name="name", description="How read-aloud announces you (empty: your display name)")
     async def name(self, interaction: discord.Interaction, spoken_name: app_commands.Range[str, 0, 32] = "") -> None:
         await self.bot.voices.update(interaction.user.id, spoken_name=spoken_name or None)
         await interaction.response.send_message(
-            f"📛 I'll call you 「{spoken_name}」." if spoken_name else "📛 I'll use your display name.", ephemeral=True)
+            text_for(interaction, "voice.spoken_name", name=spoken_name) if spoken_name
+            else text_for(interaction, "voice.display_name"), ephemeral=True)
 
     @app_commands.command(name="show", description="Show your voice settings")
     async def show(self, interaction: discord.Interaction) -> None:
         profile = await self.bot.voices.get(interaction.user.id)
-        await interaction.response.send_message(self._describe(profile), ephemeral=True)
+        await interaction.response.send_message(self._describe(interaction, profile), ephemeral=True)
 
     @app_commands.command(name="reset", description="Back to the default voice (your clips stay in /voice clips)")
     async def reset(self, interaction: discord.Interaction) -> None:
         await self.bot.voices.reset(interaction.user.id)
         await interaction.response.send_message(
-            "♻️ Your voice is back to the default. Your cloned clips are kept: /voice clips, /voice delete.", ephemeral=True)
+            text_for(interaction, "voice.reset"), ephemeral=True)
 
     @app_commands.command(name="presets", description="List the voice presets")
     async def presets(self, interaction: discord.Interaction) -> None:
         lines = [f"**{name}**: {p.caption}" for name, p in sorted(self.bot.presets.items())]
-        await interaction.response.send_message("\n".join(lines)[:1900] or "No presets installed.", ephemeral=True)
+        await interaction.response.send_message("\n".join(lines)[:1900] or text_for(interaction, "voice.no_presets"),
+                                                ephemeral=True)
 
-    def _describe(self, profile) -> str:
+    def _describe(self, interaction: discord.Interaction, profile) -> str:
         caption = caption_for(profile, self.bot.presets)
         s = sampling_for(profile, self.bot.default_sampling)
-        lines = [f"Preset: **{profile.preset or '(none)'}**"]
+        lines = [text_for(interaction, "voice.profile_preset", preset=profile.preset or text_for(interaction, "voice.none"))]
         if profile.shared_voice:
-            lines.append(f"Shared voice: **{profile.shared_voice}** (in servers where it is shared)")
+            lines.append(text_for(interaction, "voice.profile_shared", name=profile.shared_voice))
         if profile.reference:
-            lines.append(f"Cloned voice: {profile.reference_name or 'clip'} — 「{profile.reference_transcript}」")
+            lines.append(text_for(interaction, "voice.profile_cloned", name=profile.reference_name or "clip",
+                                  transcript=profile.reference_transcript))
         if caption:
-            lines.append(f"Caption: {caption.caption}" + (f" ({caption.emotion})" if caption.emotion else ""))
-        lines.append(f"Sampling: temperature {s.temperature}, top-p {s.top_p}, top-k {s.top_k}, "
-                     f"repeat penalty {s.repeat_penalty}, seed {'random' if s.seed < 0 else s.seed}")
+            lines.append(text_for(interaction, "voice.profile_caption", caption=caption.caption)
+                         + (f" ({caption.emotion})" if caption.emotion else ""))
+        lines.append(text_for(interaction, "voice.profile_sampling", temperature=s.temperature, top_p=s.top_p,
+                              top_k=s.top_k, repeat_penalty=s.repeat_penalty,
+                              seed=text_for(interaction, "voice.random_seed") if s.seed < 0 else s.seed))
         if profile.spoken_name:
-            lines.append(f"Announced as: {profile.spoken_name}")
+            lines.append(text_for(interaction, "voice.profile_name", name=profile.spoken_name))
         return "\n".join(lines)
 
