@@ -121,3 +121,35 @@ def test_growing_codec_windows_are_planned_for_near_real_time(rate):
     naive = next(k for k, p in enumerate(produced) if can_start(Progress(p, 20.0, rate, max(pieces[: k + 1]))))
     if 1.0 < rate <= 1.2:
         assert _first_gap_s(naive, pieces, rate, 0.2) > 0
+
+
+def test_speed_is_learned_per_level_of_concurrency_and_busier_levels_stand_in():
+    pacing = SpeechPacing()
+    pacing.learn_rate(3.0, 1.0, streams=1)  # alone: 3x
+    pacing.learn_rate(0.9, 1.0, streams=4)  # four at once: 0.9x each
+    assert pacing.rate_at(1) == 3.0 and pacing.rate_at(4) == 0.9
+    assert pacing.rate_at(2) == 0.9  # unmeasured: the nearest busier level (slower, safe)
+    assert pacing.rate_at(8) is None  # nothing busier measured: the job measures itself
+
+
+def test_a_gate_plans_with_the_speed_of_its_own_level():
+    pacing = SpeechPacing()
+    pacing.learn_rate(3.0, 1.0, streams=1)
+    pacing.learn_rate(0.8, 1.0, streams=4)
+    alone, crowded = StartGate(pacing, "x"), StartGate(pacing, "x")
+    alone.begin(now=0.0)
+    crowded.begin(now=0.0)
+    assert alone.add(0.5, now=1.0, cap_s=4.0, streams=1)
+    assert not crowded.add(0.5, now=1.0, cap_s=4.0, streams=4)  # a single stream's speed would have started it
+
+
+def test_a_gate_teaches_each_stretch_to_its_level():
+    pacing = SpeechPacing()
+    gate = StartGate(pacing, "x")
+    gate.begin(now=0.0)
+    for k, streams in enumerate([1, 1, 1, 2, 2, 2]):
+        gate.add(0.5, now=1.0 + 0.25 * k * streams, cap_s=10.0, streams=streams)
+    gate.learn(finished=True)
+    # Level 1: chunks at 1.0, 1.25, 1.5 -> 1.0 s of audio in 0.5 s. Level 2 from the chunk at 2.5:
+    # chunks at 3.0, 3.5 -> 1.0 s in 1.0 s.
+    assert pacing.rate_at(1) == 2.0 and pacing.rate_at(2) == 1.0

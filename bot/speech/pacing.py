@@ -7,6 +7,7 @@ the rest of the message. Faster than real time, the first chunk starts it.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -87,12 +88,25 @@ class Learned:
 class SpeechPacing:
     """What this machine has learned across jobs: generation speed and seconds per character.
 
-    Used from the engine's worker thread only.
+    Speed is learned per level of concurrency (streams generating at once): eight streams on one
+    server each run slower than one alone, and a single stream's speed must not plan for them.
+    Shared by the engine's worker threads.
     """
 
     def __init__(self) -> None:
-        self.rate = Learned(safe_is_high=False)           # audio s per wall s, after the first chunk
+        self.rates: dict[int, Learned] = {}  # streams at once -> audio s per wall s, after the first chunk
         self.seconds_per_char = Learned(safe_is_high=True)
+        self._lock = threading.Lock()
+
+    @property
+    def rate(self) -> Learned:
+        """The speed of one stream alone."""
+        return self.rates.setdefault(1, Learned(safe_is_high=False))
+
+    def rate_at(self, streams: int) -> float | None:
+        """The learned speed with that many streams, else the nearest busier level's (slower: safe)."""
+        known = sorted((n, e.value) for n, e in self.rates.items() if e.value is not None and n >= streams)
+        return known[0][1] if known else None
 
     def expected_seconds(self, text: str, cap_s: float, produced_s: float) -> float:
         """The message's length from its text, never above the request's cap.
@@ -105,16 +119,27 @@ class SpeechPacing:
         guess = per_char * max(len(text), 1)
         return min(guess, cap_s) if produced_s < guess else cap_s
 
-    def learn(self, text: str, clip_s: float | None, after_first_audio_s: float, after_first_wall_s: float) -> None:
-        """Fold in one job: its length (None when it did not finish), and its speed once audio flowed."""
+    def learn(self, text: str, clip_s: float | None, after_first_audio_s: float, after_first_wall_s: float,
+              streams: int = 1) -> None:
+        """Fold in one job: its length (None when it did not finish), and its speed once audio flowed
+        while `streams` generated at once."""
         if clip_s:
-            self.seconds_per_char.add(clip_s / max(len(text), 1))
-        if after_first_audio_s > 0 and after_first_wall_s > 0:
-            self.rate.add(after_first_audio_s / after_first_wall_s)
+            with self._lock:
+                self.seconds_per_char.add(clip_s / max(len(text), 1))
+        self.learn_rate(after_first_audio_s, after_first_wall_s, streams)
+
+    def learn_rate(self, audio_s: float, wall_s: float, streams: int) -> None:
+        if audio_s > 0 and wall_s > 0:
+            with self._lock:
+                self.rates.setdefault(streams, Learned(safe_is_high=False)).add(audio_s / wall_s)
 
 
 class StartGate:
-    """Evaluates `can_start` for one job as its chunks arrive (on the worker thread)."""
+    """Evaluates `can_start` for one job as its chunks arrive (on the worker thread).
+
+    The job's speed is measured per stretch at one level of concurrency (`streams`, given with each
+    chunk): when other streams start or end beside it, its speed before says little about after.
+    """
 
     # How many wall seconds of the learned rate count against the job's own measurements.
     PRIOR_WALL_S = 1.0
@@ -130,6 +155,9 @@ class StartGate:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self._first_s = 0.0
+        self.streams = 1
+        self._stretch_at = 0.0     # when the current stretch at one level started (a chunk's arrival)
+        self._stretch_s = 0.0      # audio generated in it since
         self.open = False
         self.opened_at_s: float | None = None   # audio in hand when playback was allowed to start
         self.opened_after_chunks = 0
@@ -138,14 +166,22 @@ class StartGate:
         """Generation (prompt included) starts now."""
         self._started_at = now
 
-    def add(self, seconds: float, now: float, cap_s: float) -> bool:
-        """Count a chunk (the clip can be at most cap_s long); True the first time it may start playing."""
+    def add(self, seconds: float, now: float, cap_s: float, streams: int = 1) -> bool:
+        """Count a chunk (the clip can be at most cap_s long) made while `streams` generated at once;
+        True the first time it may start playing."""
         self.chunks += 1
         self.produced_s += seconds
         self.chunk_s = max(self.chunk_s, seconds)
-        self.last_at = now
         if self.first_at is None:
             self.first_at, self._first_s = now, seconds
+            self.streams, self._stretch_at = streams, now
+        elif streams != self.streams:
+            # Teach the stretch that ended at the previous chunk; this chunk starts a new one.
+            self._pacing.learn_rate(self._stretch_s, (self.last_at if self.last_at is not None else now) - self._stretch_at, self.streams)
+            self.streams, self._stretch_at, self._stretch_s = streams, now, 0.0
+        else:
+            self._stretch_s += seconds
+        self.last_at = now
         if self.open:
             return False
         expected = self._pacing.expected_seconds(self._text, cap_s, self.produced_s)
@@ -158,12 +194,12 @@ class StartGate:
         return self._open_if(True)
 
     def rate(self, now: float) -> float:
-        """Audio seconds per wall second: the job's own speed since its first chunk, weighed
-        against what earlier jobs measured; the first chunk alone (prompt time included) when
-        nothing was learned yet."""
+        """Audio seconds per wall second: the job's own speed since its first chunk (at the present
+        level of concurrency), weighed against what earlier jobs measured at that level; the audio
+        so far over the time since the start (prompt included) when nothing was learned yet."""
         assert self.first_at is not None
-        prior = self._pacing.rate.value
-        audio, wall = self.produced_s - self._first_s, now - self.first_at
+        prior = self._pacing.rate_at(self.streams)
+        audio, wall = self._stretch_s, now - self._stretch_at
         if prior is not None:
             return (audio + prior * self.PRIOR_WALL_S) / (wall + self.PRIOR_WALL_S)
         if wall > 0 and audio > 0:
@@ -175,7 +211,7 @@ class StartGate:
         if self.first_at is None or self.last_at is None:
             return
         self._pacing.learn(self._text, self.produced_s if finished else None,
-                           self.produced_s - self._first_s, self.last_at - self.first_at)
+                           self._stretch_s, self.last_at - self._stretch_at, self.streams)
 
     def _open_if(self, condition: bool) -> bool:
         if self.open or not condition:
