@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from bot.speech.engine import EngineBusy, EngineFailed, JobCancelled, Owner, Priority, SpeechEngine
+from bot.speech.capacity import Admission
+from bot.speech.engine import EngineBusy, EngineFailed, FairQueue, JobCancelled, Owner, Priority, SpeechEngine, SpeechJob
 from bot.speech.synthesizer import SpeechRequest
 from tests.fakes import ScriptedSynthesizer
 
@@ -209,10 +210,11 @@ async def test_a_speech_job_lost_with_its_worker_still_releases_its_player():
 
 @pytest.fixture
 async def lanes():
-    """An engine over a scripted backend of capacity 2 (set synth.llm.capacity to change it)."""
+    """An engine over a scripted backend of capacity 2 (set synth.llm.capacity to change it),
+    with every lane admitted (the scripted streams are too short to be measured)."""
     synth = ScriptedSynthesizer(capacity=2)
     synth.gate = threading.Event()
-    engine = SpeechEngine(synth, per_guild=20, per_user=20)
+    engine = SpeechEngine(synth, per_guild=20, per_user=20, admission=Admission(start=100))
     yield engine, synth
     synth.gate.set()
     engine.close()
@@ -224,10 +226,11 @@ def running(engine, jobs):
 
 async def test_with_several_lanes_a_third_guild_goes_before_the_flooders_backlog(lanes):
     engine, synth = lanes
-    a = [engine.submit(SpeechRequest(f"A{i}"), Owner(1, 1)) for i in range(5)]
-    b = [engine.submit(SpeechRequest(f"B{i}"), Owner(2, 2)) for i in range(5)]
-    await a[0].started()
-    await b[0].started()  # one lane each: A's second job does not take B's lane
+    a = [engine.submit(SpeechRequest("A0"), Owner(1, 1))]
+    b = [engine.submit(SpeechRequest("B0"), Owner(2, 2))]
+    await asyncio.gather(a[0].started(), b[0].started())
+    a += [engine.submit(SpeechRequest(f"A{i}"), Owner(1, 1)) for i in range(1, 5)]
+    b += [engine.submit(SpeechRequest(f"B{i}"), Owner(2, 2)) for i in range(1, 5)]
     c = engine.submit(SpeechRequest("C0"), Owner(3, 3))
     assert engine.position(c) == 1
     a[0].cancel()  # frees a lane
@@ -244,7 +247,7 @@ async def test_one_guild_alone_uses_every_lane_unless_capped(lanes):
     alone = [engine.submit(SpeechRequest(f"A{i}"), Owner(1, 1)) for i in range(4)]
     await asyncio.gather(*(j.started() for j in alone[:3]))
     assert running(engine, alone) == alone[:3] and engine.position(alone[3]) == 1
-    capped = SpeechEngine(ScriptedSynthesizer(capacity=3), per_guild_running=2)
+    capped = SpeechEngine(ScriptedSynthesizer(capacity=3), per_guild_running=2, admission=Admission(start=100))
     capped.synthesizer.gate = threading.Event()
     try:
         jobs = [capped.submit(SpeechRequest(f"B{i}"), Owner(2, 2)) for i in range(3)]
@@ -390,8 +393,6 @@ async def test_a_withdrawn_barrier_does_not_run_nor_hold_later_jobs(lanes):
 
 
 def test_the_forecast_order_on_one_lane_is_priority_then_turns():
-    from bot.speech.engine import FairQueue, SpeechJob
-
     loop = asyncio.new_event_loop()
     try:
         queue = FairQueue()
@@ -405,3 +406,39 @@ def test_the_forecast_order_on_one_lane_is_priority_then_turns():
         assert [j.request.text for j in queue.waiting(slots=3)][:3] == ["cmd1a", "cmd3", "read2"]
     finally:
         loop.close()
+
+
+async def test_admission_holds_lanes_back_until_measured_and_backs_off_when_streams_fall_behind():
+    synth = ScriptedSynthesizer(capacity=3)
+    synth.gate = threading.Event()
+    engine = SpeechEngine(synth, admission=Admission())  # one stream until measured
+    try:
+        jobs = [engine.submit(SpeechRequest(f"g{i}"), Owner(i, i)) for i in range(4)]
+        await jobs[0].started()
+        assert [engine.position(j) for j in jobs] == [0, 1, 2, 3]
+        engine._observe(1, 4.0)  # one stream alone ran at 4x real time: three fit
+        await asyncio.wait_for(asyncio.gather(jobs[1].started(), jobs[2].started()), SETTLES)
+        report = engine.capacity_report()
+        assert (report.lanes, report.admitted, report.running) == (3, 3, 3)
+        engine._observe(3, 0.8)  # three at once fell behind real time: two from now on
+        jobs[0].cancel()
+        with pytest.raises(JobCancelled):
+            await asyncio.wait_for(jobs[0].result(), SETTLES)
+        assert engine.position(jobs[3]) == 1  # two still run: no third
+        jobs[1].cancel()
+        await asyncio.wait_for(jobs[3].started(), SETTLES)
+        assert engine.capacity_report().speeds == ((1, 4.0), (3, 0.8))
+    finally:
+        synth.gate.set()
+        engine.close()
+
+
+async def test_running_streams_feed_speed_samples_at_their_level(synth):
+    synth.steps = 120  # 2.4 s of audio in 20 ms steps: measured windows of 1 s
+    engine = SpeechEngine(synth)
+    try:
+        await engine.submit(SpeechRequest("long"), Owner(1, 1)).result()
+        assert [n for n, _speed in engine.capacity_report().speeds] == [1]
+        assert list(engine.pacing.rates) == [1]
+    finally:
+        engine.close()

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 
 from .audio_feed import AudioFeed
+from .capacity import Admission, CapacityReport, StreamMeter
 from .pacing import SpeechPacing, StartGate
 from .synthesizer import Clip, SpeechRequest, SynthesisError, SynthesisReport, Synthesizer
 
@@ -163,6 +164,9 @@ class SpeechJob(Job[Clip]):
         self.audio = AudioFeed()  # for streaming readers (the voice player thread)
         self.start = StartGate(pacing or SpeechPacing(), request.text)
         self._playable = loop.create_future()
+        # Set by the engine: how many streams generate now, and where speed samples go.
+        self._streams: Callable[[], int] = lambda: 1
+        self._meter: StreamMeter | None = None
 
     async def playable(self) -> None:
         """Wait until playing now will not run out of audio (see pacing), or the job ended."""
@@ -187,7 +191,10 @@ class SpeechJob(Job[Clip]):
                 if len(chunk):
                     self.audio.append(chunk)
                     cap = self.report.longest_s or self.request.max_seconds
-                    if self.start.add(len(chunk) / rate, time.monotonic(), cap):
+                    now, streams = time.monotonic(), self._streams()
+                    if self._meter is not None:
+                        self._meter.add(len(chunk) / rate, now, streams)
+                    if self.start.add(len(chunk) / rate, now, cap, streams):
                         self._signal_playable()
             finished = not self.cancelled
         finally:
@@ -318,7 +325,8 @@ def _choose(by_priority: list[dict[Lane, deque[Job[Any]]]], served: Mapping[Lane
 
 
 class SpeechEngine:
-    """Runs all model work on worker threads ("lanes"), as many at once as the backend has capacity.
+    """Runs all model work on worker threads ("lanes"), as many at once as the backend has capacity
+    and the measured speed admits (see capacity.Admission).
 
     The embedded model has capacity 1: one job at a time. `run_exclusive` runs a function with no
     job beside it (a model switch). Capacity is re-read as it changes (remote endpoints going down
@@ -329,13 +337,15 @@ class SpeechEngine:
     CAPACITY_POLL_S = 0.5
 
     def __init__(self, synthesizer: Synthesizer, *, per_guild: int = 20, per_user: int = 5,
-                 per_guild_running: int | None = None) -> None:
+                 per_guild_running: int | None = None, admission: Admission | None = None) -> None:
         self.synthesizer = synthesizer
         self.per_guild = per_guild
         self.per_user = per_user
         # The most jobs one server may run at once (None: as many as are free while nobody else waits).
         self.per_guild_running = per_guild_running
         self.pacing = SpeechPacing()  # this machine's speed and speech length, learned as jobs run
+        # Streams at once that stay above real time, learned as jobs run.
+        self.admission = admission if admission is not None else Admission()
         self._queue = FairQueue()
         self._lock = threading.Condition()  # re-entrant: a job cancelled under it withdraws itself
         self._running: list[Job[Any]] = []
@@ -355,6 +365,8 @@ class SpeechEngine:
     def submit(self, request: SpeechRequest, owner: Owner, priority: Priority = Priority.COMMAND) -> SpeechJob:
         """Queue a text to speak; EngineBusy past the per-lane (server) or per-user bound."""
         job = SpeechJob(request, owner, priority, asyncio.get_running_loop(), self.pacing)
+        job._streams = self._streams_running
+        job._meter = StreamMeter(self._observe)
         self._enqueue(job)
         return job
 
@@ -385,6 +397,13 @@ class SpeechEngine:
         except asyncio.CancelledError:
             job.cancel()
             raise
+
+    def capacity_report(self) -> CapacityReport:
+        """Lanes, admitted streams and measured per-stream speeds, for logs and /status."""
+        with self._lock:
+            capacity = self._capacity()
+            return CapacityReport(capacity, self.admission.admitted(capacity), len(self._running),
+                                  self.admission.speeds())
 
     def position(self, job: Job[Any]) -> int:
         """0 while running, 1.. while waiting (1 = next), -1 when no longer queued."""
@@ -461,9 +480,27 @@ class SpeechEngine:
         with self._lock:
             self._lock.notify_all()
 
-    def _lanes(self) -> int:
-        """How many jobs may run at once now: the backend's capacity."""
+    def _capacity(self) -> int:
+        """How many generations the backend can run at once now."""
         return max(int(self.synthesizer.llm.capacity), 0)
+
+    def _lanes(self) -> int:
+        """How many jobs may run at once now: the backend's capacity, as far as measured speed admits."""
+        return self.admission.admitted(self._capacity())
+
+    def _streams_running(self) -> int:
+        """Speech streams generating now (read without the lock: a sample's level may be off by one)."""
+        return sum(isinstance(j, SpeechJob) for j in list(self._running))
+
+    def _observe(self, streams: int, speed: float) -> None:
+        """A speed sample from a running stream (any worker thread)."""
+        with self._lock:
+            before = self.admission.limit
+            self.admission.observe(streams, speed)
+            if self.admission.limit != before:
+                log.info("admission: %d streams at once (was %d); speed per stream at %d: %.2fx real time",
+                         self.admission.limit, before, streams, speed)
+                self._lock.notify_all()
 
     def _prune_workers(self) -> None:
         """Replace workers that died where they could not restart themselves (under the lock)."""
@@ -475,7 +512,7 @@ class SpeechEngine:
 
     def _ensure_workers(self) -> None:
         """As many worker threads as lanes (at least one, which also runs barriers). Under the lock."""
-        while len(self._workers) < max(self._lanes(), 1) and not self._closed:
+        while len(self._workers) < max(self._capacity(), 1) and not self._closed:
             thread = threading.Thread(target=self._run, name=f"speech-worker-{len(self._workers)}", daemon=True)
             self._workers.append(thread)
             thread.start()
