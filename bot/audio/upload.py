@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from ..i18n import UserFacing
+
 # Absurd for a voice clip, whatever the config says (module constants: not user settings).
 MAX_CHANNELS = 2
 MIN_RATE, MAX_RATE = 8_000, 96_000
@@ -21,7 +23,7 @@ MIN_SECONDS = 1.0
 _BLOCK_FRAMES = 65_536
 
 
-class UploadRejected(ValueError):
+class UploadRejected(UserFacing, ValueError):
     """The upload is not a usable audio clip; the message says why, fit for the user."""
 
 
@@ -42,13 +44,13 @@ class ClipHeader:
 def check_header(header: ClipHeader) -> None:
     """Refuse files that are not a plausible voice clip (UploadRejected says why)."""
     if header.channels < 1 or header.channels > MAX_CHANNELS:
-        raise UploadRejected(f"that file has {header.channels} audio channels; send a mono or stereo recording")
+        raise UploadRejected("upload.channels", channels=header.channels)
     if not MIN_RATE <= header.sample_rate <= MAX_RATE:
-        raise UploadRejected(f"that file's sample rate is {header.sample_rate} Hz; send audio at 8–96 kHz")
+        raise UploadRejected("upload.sample_rate", rate=header.sample_rate)
     if header.seconds > MAX_FILE_SECONDS:
-        raise UploadRejected(f"that file is {header.seconds / 60:.0f} minutes long; send a 5–30 second clip")
+        raise UploadRejected("upload.too_long", minutes=header.seconds / 60)
     if header.seconds < MIN_SECONDS:
-        raise UploadRejected(f"that clip is only {header.seconds:.1f} s long; send 5–30 seconds of one clear voice")
+        raise UploadRejected("upload.too_short", seconds=header.seconds)
 
 
 def read_upload(data: bytes, keep_seconds: float) -> tuple[np.ndarray, int]:
@@ -67,7 +69,7 @@ def read_upload(data: bytes, keep_seconds: float) -> tuple[np.ndarray, int]:
                 mono[done:done + len(block)] = block.mean(axis=1)
                 done += len(block)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise UploadRejected(f"this file is not audio that can be read (WAV, FLAC, Ogg, MP3): {exc}") from None
+        raise UploadRejected("upload.unreadable", detail=str(exc)) from None
     if done / header.sample_rate < MIN_SECONDS:
-        raise UploadRejected("that file holds less than a second of audio; send 5–30 seconds of one clear voice")
+        raise UploadRejected("upload.no_audio")
     return mono[:done], header.sample_rate

@@ -54,7 +54,7 @@ def trim_to_speech(samples: np.ndarray, sample_rate: int) -> TrimmedClip:
     """Cut float32 mono samples to the span from the first to the last speech, padded; NoSpeech if none."""
     parts = speech_parts(samples, sample_rate)
     if sum(end - start for start, end in parts) < MIN_SPEECH_S:
-        raise NoSpeech("I could not hear anyone speaking in that clip; send 5–30 seconds of one clear voice")
+        raise NoSpeech("upload.no_speech")
     total = len(samples) / sample_rate
     start_s = max(0.0, parts[0][0] - PADDING_S)
     end_s = min(total, parts[-1][1] + PADDING_S)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Generic, TypeVar
 
-
+from ..i18n import UserFacing
 from .audio_feed import AudioFeed
 from .capacity import Admission, CapacityReport, StreamMeter
 from .pacing import SpeechPacing, StartGate
@@ -44,11 +44,11 @@ class JobState(str, Enum):
     CANCELLED = "cancelled"
 
 
-class EngineBusy(RuntimeError):
+class EngineBusy(UserFacing, RuntimeError):
     """The queue is full for this server or user; the message is fit for the user."""
 
 
-class EngineClosed(RuntimeError):
+class EngineClosed(UserFacing, RuntimeError):
     """The engine is shutting down."""
 
 
@@ -205,7 +205,7 @@ class SpeechJob(Job[Clip]):
         if self.cancelled:
             raise JobCancelled
         if self.report.codes == 0:
-            raise SynthesisError("the model produced no speech for this text; try again or rephrase it")
+            raise SynthesisError("speech.no_speech")
         return Clip(self.audio.samples(), rate, self.report)
 
 
@@ -385,7 +385,7 @@ class SpeechEngine:
         job: ExclusiveJob[T] = ExclusiveJob(fn, asyncio.get_running_loop())
         with self._lock:
             if self._closed:
-                raise EngineClosed("the speech engine is shutting down")
+                raise EngineClosed("speech.closed")
             self._prune_workers()
             job.epoch = self._barriers_made
             self._barriers_made += 1
@@ -456,13 +456,13 @@ class SpeechEngine:
     def _enqueue(self, job: Job[Any]) -> None:
         with self._lock:
             if self._closed:
-                raise EngineClosed("the speech engine is shutting down")
+                raise EngineClosed("speech.closed")
             self._prune_workers()
             waiting = self._queue.waiting()
             if sum(j.owner.lane == job.owner.lane for j in waiting) >= self.per_guild:
-                raise EngineBusy(f"this server already has {self.per_guild} messages waiting to be spoken; try again in a moment")
+                raise EngineBusy("speech.server_queue_full", limit=self.per_guild)
             if sum(j.owner == job.owner for j in waiting) >= self.per_user:
-                raise EngineBusy(f"you already have {self.per_user} messages waiting; try again when they are done")
+                raise EngineBusy("speech.user_queue_full", limit=self.per_user)
             job.epoch = self._barriers_made
             job._withdraw = self._withdraw
             self._queue.push(job)

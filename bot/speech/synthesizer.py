@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..i18n import UserFacing
 from .captions import VoiceCaption
 from .codec import DEFAULT_SCHEDULE, SpeechCodec, StreamSchedule
 from .backends.base import GenerationBackend
@@ -35,7 +36,7 @@ def piece_schedule(schedule: StreamSchedule) -> PieceSchedule:
     )
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(UserFacing, RuntimeError):
     """Synthesis could not produce speech; the message is fit for the user."""
 
 
@@ -157,7 +158,7 @@ class Synthesizer:
         report = SynthesisReport()
         chunks = list(self.stream(request, should_stop=should_stop, report=report))
         if report.codes == 0:
-            raise SynthesisError("the model produced no speech for this text; try again or rephrase it")
+            raise SynthesisError("speech.no_speech")
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
         return Clip(samples, self.sample_rate, report)
 

@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..i18n import UserFacing
 from .database import Database
 from .errors import StoreError, StoreLimitError
 from .validation import check_id, check_text
@@ -16,11 +17,11 @@ MAX_SHARED_NAME_CHARS = 32
 MAX_CLIP_NAME_CHARS = 100  # Discord's limit for an autocomplete value
 
 
-class ClipNotFound(StoreError, LookupError):
+class ClipNotFound(UserFacing, StoreError, LookupError):
     """No clip (or shared voice) of that name; the message says which."""
 
 
-class ClipNameTaken(StoreError, ValueError):
+class ClipNameTaken(UserFacing, StoreError, ValueError):
     """The name is already used (by the user's own clip, or by a shared voice in the server)."""
 
 
@@ -76,7 +77,7 @@ class VoiceClips:
             else:
                 (count,) = await tx.fetch_one("SELECT count(*) FROM voice_clips WHERE user_id = ?", (user_id,))
                 if count >= MAX_CLIPS_PER_USER:
-                    raise StoreLimitError(f"you already keep {MAX_CLIPS_PER_USER} clips; delete one with /voice delete first")
+                    raise StoreLimitError("clips.too_many", limit=MAX_CLIPS_PER_USER)
                 await tx.execute("INSERT INTO voice_clips (user_id, name, codes, transcript, created_at) "
                                  "VALUES (?, ?, ?, ?, ?)", (user_id, name, data, transcript, self._clock()))
             found = await tx.fetch_one(f"SELECT {_CLIP} FROM voice_clips c WHERE user_id = ? AND name = ?",
@@ -93,7 +94,7 @@ class VoiceClips:
         row = await self._db.fetch_one(f"SELECT {_CLIP} FROM voice_clips c WHERE user_id = ? AND name = ?",
                                        (check_id("user_id", user_id), name))
         if row is None:
-            raise ClipNotFound(f"you have no clip named '{name}'; see /voice clips")
+            raise ClipNotFound("clips.not_found", name=name)
         return VoiceClip(*row)
 
     async def delete(self, user_id: int, name: str) -> VoiceClip:
@@ -112,10 +113,10 @@ class VoiceClips:
             row = await tx.fetch_one("SELECT clip_id FROM shared_voices WHERE guild_id = ? AND name = ?",
                                      (guild_id, shared_name))
             if row is not None and row[0] != clip.clip_id:
-                raise ClipNameTaken(f"this server already has a shared voice named '{shared_name}'; pick another name")
+                raise ClipNameTaken("clips.name_taken", name=shared_name)
             (count,) = await tx.fetch_one("SELECT count(*) FROM shared_voices WHERE guild_id = ?", (guild_id,))
             if row is None and count >= MAX_SHARED_PER_GUILD:
-                raise StoreLimitError(f"this server already has {MAX_SHARED_PER_GUILD} shared voices; unshare one first")
+                raise StoreLimitError("clips.too_many_shared", limit=MAX_SHARED_PER_GUILD)
             await tx.execute("INSERT OR IGNORE INTO shared_voices (guild_id, name, clip_id) VALUES (?, ?, ?)",
                              (guild_id, shared_name, clip.clip_id))
         return SharedVoice(guild_id, shared_name, clip)
@@ -124,7 +125,7 @@ class VoiceClips:
         """Stop sharing; user_id limits it to that uploader's own shares (None: a server manager)."""
         shared = await self.shared(guild_id, name)
         if user_id is not None and shared.clip.user_id != user_id:
-            raise ClipNotFound(f"'{name}' was shared by someone else; only they or a server manager can unshare it")
+            raise ClipNotFound("clips.not_yours", name=name)
         async with self._db.transaction() as tx:
             await tx.execute("DELETE FROM shared_voices WHERE guild_id = ? AND name = ?", (guild_id, shared.name))
 
@@ -134,7 +135,7 @@ class VoiceClips:
             f"SELECT s.name, {_CLIP} FROM shared_voices s JOIN voice_clips c USING (clip_id) "
             "WHERE s.guild_id = ? AND s.name = ?", (check_id("guild_id", guild_id), name))
         if row is None:
-            raise ClipNotFound(f"this server has no shared voice named '{name}'; see /voice shared")
+            raise ClipNotFound("clips.no_shared", name=name)
         return SharedVoice(guild_id, row[0], VoiceClip(*row[1:]))
 
     async def shared_in(self, guild_id: int) -> list[SharedVoice]:
@@ -149,7 +150,7 @@ def _clip_name(name: str) -> str:
     name = " ".join(str(name).split())
     check_text("clip name", name, MAX_CLIP_NAME_CHARS)
     if not name:
-        raise StoreLimitError("a clip needs a name")
+        raise StoreLimitError("clips.clip_needs_name")
     return name
 
 
@@ -157,5 +158,5 @@ def _shared_name(name: str) -> str:
     name = " ".join(str(name).split())
     check_text("shared voice name", name, MAX_SHARED_NAME_CHARS)
     if not name:
-        raise StoreLimitError("a shared voice needs a name")
+        raise StoreLimitError("clips.shared_needs_name")
     return name

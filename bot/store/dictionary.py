@@ -55,8 +55,7 @@ class DictionaryStore:
                 "SELECT 1 FROM dictionary_entries WHERE scope_kind = ? AND scope_id = ? AND word = ?",
                 (scope.kind, scope.owner_id, word))
             if exists is None and await _count(tx, scope) >= self._max_entries:
-                raise StoreLimitError(f"the dictionary already holds {self._max_entries} words, the most it can; "
-                                      "remove some first")
+                raise StoreLimitError("store.dictionary_full", limit=self._max_entries)
             await tx.execute(_UPSERT, (scope.kind, scope.owner_id, word, reading))
             await _bump_version(tx, scope)
 
@@ -84,7 +83,7 @@ class DictionaryStore:
             _check_entry(word, reading)
         words = {word.translate(_ASCII_FOLD) for word, _ in pairs}
         if len(words) > self._max_entries:
-            raise StoreLimitError(f"a dictionary holds at most {self._max_entries} words; this one has {len(words)}")
+            raise StoreLimitError("store.dictionary_too_big", limit=self._max_entries, count=len(words))
         async with self._db.transaction() as tx:
             await tx.execute("DELETE FROM dictionary_entries WHERE scope_kind = ? AND scope_id = ?",
                              (scope.kind, scope.owner_id))
@@ -115,13 +114,13 @@ def _check_entry(word: object, reading: object) -> None:
     if not isinstance(word, str) or not isinstance(reading, str):
         raise TypeError(f"a dictionary entry is two str, not {type(word).__name__} → {type(reading).__name__}")
     if not word.strip():
-        raise StoreLimitError("a dictionary word cannot be empty")
+        raise StoreLimitError("store.word_empty")
     if len(word) > MAX_WORD_CHARS:
-        raise StoreLimitError(f"the word {word[:20]!r}… is {len(word)} characters; the limit is {MAX_WORD_CHARS}")
+        raise StoreLimitError("store.word_too_long", word=repr(word[:20]), length=len(word), limit=MAX_WORD_CHARS)
     if not reading.strip():
-        raise StoreLimitError(f"the reading of {word!r} is empty")
+        raise StoreLimitError("store.reading_empty", word=repr(word))
     if len(reading) > MAX_READING_CHARS:
-        raise StoreLimitError(f"the reading of {word!r} is {len(reading)} characters; the limit is {MAX_READING_CHARS}")
+        raise StoreLimitError("store.reading_too_long", word=repr(word), length=len(reading), limit=MAX_READING_CHARS)
 
 
 async def _count(tx: Transaction, scope: DictScope) -> int:

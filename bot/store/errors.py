@@ -1,16 +1,18 @@
 """What the store raises on purpose; user-facing ones carry a message fit to show users."""
 from __future__ import annotations
 
+from ..i18n import UserFacing
+
 
 class StoreError(Exception):
     """Base of every error the store raises deliberately."""
 
 
-class StoreLimitError(StoreError, ValueError):
+class StoreLimitError(UserFacing, StoreError, ValueError):
     """A value is over a limit or out of range (too many words, a name too long); the message says which."""
 
 
-class UnknownFieldError(StoreError, ValueError):
+class UnknownFieldError(UserFacing, StoreError, ValueError):
     """An update named a field the record doesn't have (or one that can't be changed)."""
 
 

@@ -43,8 +43,7 @@ class GuildSettings:
         check_id("guild_id", self.guild_id)
         channels = tuple(sorted({check_id("read_channel_ids", c) for c in self.read_channel_ids}))
         if len(channels) > MAX_READ_CHANNELS:
-            raise StoreLimitError(f"a server can have at most {MAX_READ_CHANNELS} text channels read aloud; "
-                                  "stop reading one first")
+            raise StoreLimitError("store.read_channels", limit=MAX_READ_CHANNELS)
         object.__setattr__(self, "read_channel_ids", channels)
         check_optional_id("auto_join_channel_id", self.auto_join_channel_id)
         check_optional_id("required_role_id", self.required_role_id)
@@ -68,7 +67,7 @@ def _reading_json(reading: object) -> str:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"reading settings must be plain JSON values: {exc}") from None
     if len(text) > MAX_READING_JSON_CHARS:
-        raise StoreLimitError("the reading settings are too large to store")
+        raise StoreLimitError("store.reading_too_large")
     return text
 
 

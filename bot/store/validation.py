@@ -47,7 +47,7 @@ def check_int(name: str, value: object, low: int = -MAX_INT - 1, high: int = MAX
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not low <= value <= high:
-        raise StoreLimitError(f"{label(name)} must be a whole number from {low} to {high}, not {value}")
+        raise StoreLimitError("store.int_range", field=label(name), low=low, high=high, value=value)
     return value
 
 
@@ -56,7 +56,7 @@ def check_float(name: str, value: object, low: float, high: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and low <= value <= high):
-        raise StoreLimitError(f"{label(name)} must be a number from {low:g} to {high:g}, not {value}")
+        raise StoreLimitError("store.number_range", field=label(name), low=low, high=high, value=value)
     return float(value)
 
 
@@ -64,7 +64,7 @@ def check_text(name: str, value: object, max_chars: int) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if len(value) > max_chars:
-        raise StoreLimitError(f"{label(name)} is too long ({len(value)} characters; at most {max_chars})")
+        raise StoreLimitError("store.text_too_long", field=label(name), length=len(value), limit=max_chars)
     return value
 
 
@@ -78,9 +78,10 @@ def with_changes(record: Record, changes: Mapping[str, Any], *, fixed: frozenset
     editable = [n for n in names if n not in fixed]
     for key in changes:
         if key in fixed:
-            raise UnknownFieldError(f"{what} setting {key!r} can't be changed")
+            raise UnknownFieldError("store.fixed_field", what=what, field=repr(key))
         if key not in editable:
             close = difflib.get_close_matches(key, editable, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f"; known settings: {', '.join(editable)}"
-            raise UnknownFieldError(f"unknown {what} setting {key!r}{hint}")
+            if close:
+                raise UnknownFieldError("store.unknown_field_close", what=what, field=repr(key), close=close[0])
+            raise UnknownFieldError("store.unknown_field", what=what, field=repr(key), known=", ".join(editable))
     return dataclasses.replace(record, **changes)  # type: ignore[type-var]

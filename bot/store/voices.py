@@ -90,7 +90,7 @@ def _checked_caption(caption: object) -> dict[str, str] | None:
     if not isinstance(caption, dict):
         raise TypeError(f"caption must be a dict of str, not {type(caption).__name__}")
     if len(caption) > MAX_CAPTION_FIELDS:
-        raise StoreLimitError(f"a caption has at most {MAX_CAPTION_FIELDS} fields, not {len(caption)}")
+        raise StoreLimitError("store.caption_fields", limit=MAX_CAPTION_FIELDS, count=len(caption))
     for key, value in caption.items():
         check_text("caption field name", key, MAX_CAPTION_KEY_CHARS)
         check_text(f"caption field {key}", value, MAX_CAPTION_VALUE_CHARS)
@@ -107,7 +107,7 @@ def _checked_reference(reference: object) -> bytes | None:
     if len(data) % 2:
         raise ValueError("reference must be bytes from pack_codes (an even number of bytes)")
     if len(data) // 2 > MAX_REFERENCE_CODES:
-        raise StoreLimitError(f"the reference clip is too long (at most {MAX_REFERENCE_CODES // 50} seconds)")
+        raise StoreLimitError("store.reference_too_long", seconds=MAX_REFERENCE_CODES // 50)
     return data or None
 
 
