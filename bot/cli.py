@@ -117,7 +117,8 @@ def _caption(config: Config, preset: str | None) -> VoiceCaption | None:
         return None
     presets = load_presets(config.storage.presets_dir)
     if preset not in presets:
-        raise CaptionError(f"no preset '{preset}' in {config.storage.presets_dir}; have: {', '.join(sorted(presets))}")
+        raise CaptionError("caption.cli_no_preset", name=preset, folder=str(config.storage.presets_dir),
+                           known=", ".join(sorted(presets)))
     return presets[preset]
 
 

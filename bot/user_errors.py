@@ -27,11 +27,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 def user_message(error: BaseException, lang: str) -> str:
     """What to tell the user about `error`, in `lang` where the error carries a message key."""
     if isinstance(error, UserFacing):
-        return error.message(lang)
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return text(lang, "errors.guild_only")
-    if isinstance(error, app_commands.MissingPermissions):
-        return text(lang, "errors.missing_permissions", permissions=", ".join(error.missing_permissions))
-    # Not yet in the catalogues: the English text.
-    message = str(error) or error.__class__.__name__
-    return message[0].upper() + message[1:]
+        message = error.message(lang)
+    elif isinstance(error, app_commands.NoPrivateMessage):
+        message = text(lang, "errors.guild_only")
+    elif isinstance(error, app_commands.MissingPermissions):
+        message = text(lang, "errors.missing_permissions", permissions=", ".join(error.missing_permissions))
+    else:  # not in the catalogues (discord.py's own checks): its English text
+        message = str(error) or error.__class__.__name__
+    # Messages from below the cogs start in lower case, to read well inside logs and other messages.
+    return message[:1].upper() + message[1:]

@@ -49,7 +49,7 @@ def speech_request(
     """
     if preset is not None:
         if preset not in presets:
-            raise CaptionError(f"there is no voice preset named '{preset}'; see /voice presets")
+            raise CaptionError("caption.no_preset", name=preset)
         profile = replace(profile, preset=preset, caption=None, reference=None)
     reference = shared
     if reference is None and profile.reference:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..i18n import UserFacing
+
 # The Captions model was trained on these 58 emotion words only.
 EMOTIONS = frozenset(
     "angry sad disdainful excited surprised satisfied unhappy anxious hysterical delighted scared "
@@ -18,7 +20,7 @@ EMOTIONS = frozenset(
 MAX_FIELD_CHARS = 200
 
 
-class CaptionError(ValueError):
+class CaptionError(UserFacing, ValueError):
     """A caption or preset is malformed; the message says which field and why."""
 
 
@@ -40,11 +42,11 @@ class VoiceCaption:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, str):
-                raise CaptionError(f"caption field '{f.name}' must be text")
+                raise CaptionError("caption.not_text", field=f.name)
             if len(value) > MAX_FIELD_CHARS or "\n" in value:
-                raise CaptionError(f"caption field '{f.name}' must be one line of at most {MAX_FIELD_CHARS} characters")
+                raise CaptionError("caption.too_long", field=f.name, limit=MAX_FIELD_CHARS)
         if self.emotion and self.emotion not in EMOTIONS:
-            raise CaptionError(f"emotion '{self.emotion}' is not one the model knows; pick one of: {', '.join(sorted(EMOTIONS))}")
+            raise CaptionError("caption.unknown_emotion", emotion=self.emotion, known=", ".join(sorted(EMOTIONS)))
 
     def system_text(self, clean: Callable[[str], str] = lambda v: v) -> str:
         """The system block: empty without a caption, else nine `key: value` lines (values cleaned)."""
@@ -58,11 +60,11 @@ class VoiceCaption:
     @classmethod
     def from_dict(cls, data: object) -> "VoiceCaption":
         if not isinstance(data, dict):
-            raise CaptionError("a caption must be a JSON object with the nine caption fields")
+            raise CaptionError("caption.not_an_object")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise CaptionError(f"unknown caption fields: {', '.join(sorted(unknown))}")
+            raise CaptionError("caption.unknown_fields", fields=", ".join(sorted(unknown)))
         return cls(**data)
 
 
@@ -73,5 +75,5 @@ def load_presets(directory: Path) -> dict[str, VoiceCaption]:
         try:
             presets[path.stem] = VoiceCaption.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, CaptionError) as exc:
-            raise CaptionError(f"preset {path}: {exc}") from None
+            raise CaptionError("caption.preset_file", path=str(path), error=exc) from None
     return presets

@@ -60,7 +60,7 @@ class ReadingDictionary:
 
     def _keep(self, table: dict[str, tuple[str, str]], limit: int) -> None:
         if len(table) > limit:
-            raise DictionaryError(f"a dictionary holds at most {limit} words; this one has {len(table)}")
+            raise DictionaryError("dictionary.too_many", limit=limit, count=len(table))
         self._table = table
         self._hash = hash(frozenset(table.items()))
         self._automaton: ahocorasick.Automaton | None = None
@@ -108,7 +108,7 @@ class ReadingDictionary:
         """A copy without `word`; raises DictionaryError if it is not there."""
         key = _fold(_soft_normalize(word))
         if key not in self._table:
-            raise DictionaryError(f"{word!r} is not in the dictionary")
+            raise DictionaryError("dictionary.not_found", word=repr(word))
         return ReadingDictionary(pair for k, pair in self._table.items() if k != key)
 
     def merged(self, other: ReadingDictionary) -> ReadingDictionary:
@@ -182,33 +182,31 @@ class ReadingDictionary:
         entry number of a bad word or reading. ~0.2 s of CPU for a full 1 MB file: call it in a thread.
         """
         if len(text) > cls.MAX_JSON_CHARS:  # bytes or characters: checked before any work
-            raise DictionaryError(f"the dictionary file is too large (over {cls.MAX_JSON_CHARS:,} characters)")
+            raise DictionaryError("dictionary.file_too_large", limit=cls.MAX_JSON_CHARS)
         if isinstance(text, bytes):
             text = _decoded(text)
         try:
             document = json.loads(text, parse_int=_parse_int, object_pairs_hook=_object_once)
         except (json.JSONDecodeError, RecursionError) as error:
-            raise DictionaryError(f"the dictionary file is not valid JSON ({_json_error(error)})") from None
+            raise DictionaryError("dictionary.bad_json", detail=_json_error(error)) from None
         pairs = _entries_of(document)
         if len(pairs) > cls.MAX_ENTRIES:
-            raise DictionaryError(f"a dictionary holds at most {cls.MAX_ENTRIES} words; this file has {len(pairs)} entries")
+            raise DictionaryError("dictionary.file_too_many", limit=cls.MAX_ENTRIES, count=len(pairs))
         return cls._of_table(_validated_table(pairs, from_file=True))
 
 
 def normalize_word(word: Any) -> str:
     """A dictionary word as it is matched: NFKC (like the chat text it meets), trimmed, checked."""
     if not isinstance(word, str):
-        raise DictionaryError(f"a word must be text (in quotes), not {_kind(word)}")
+        raise DictionaryError("dictionary.word_not_text", kind=_kind(word))
     if not _printable(word.replace("\t", " ")):
-        raise DictionaryError(f"the word {_shown(word)} contains line breaks, control or invalid characters")
+        raise DictionaryError("dictionary.word_bad_characters", word=_shown(word))
     normalized = _soft_normalize(word)
     if not normalized:
-        raise DictionaryError("a word cannot be empty")
+        raise DictionaryError("dictionary.word_empty")
     if len(normalized) > ReadingDictionary.MAX_WORD_CHARS:
-        raise DictionaryError(
-            f"the word {normalized[:20]!r}… is {len(normalized)} characters; the limit is "
-            f"{ReadingDictionary.MAX_WORD_CHARS}"
-        )
+        raise DictionaryError("dictionary.word_too_long", word=repr(normalized[:20]), length=len(normalized),
+                              limit=ReadingDictionary.MAX_WORD_CHARS)
     return normalized
 
 
@@ -220,8 +218,7 @@ def checked_entry(word: Any, reading: Any) -> tuple[str, str]:
     """
     word, reading = _entry(word, reading)
     if unicode_emoji(word, "drop") != word:
-        raise DictionaryError(f"the word {_shown(word)} holds emoji, which chat text loses (or has read by "
-                              "name) before the dictionary is applied, so it would never match")
+        raise DictionaryError("dictionary.word_emoji", word=_shown(word))
     return word, reading
 
 
@@ -232,17 +229,17 @@ def _entry(word: Any, reading: Any) -> tuple[str, str]:
 
 def _checked_reading(word: str, reading: Any) -> str:
     if not isinstance(reading, str):
-        raise DictionaryError(f"the reading of {_shown(word)} must be text (in quotes), not {_kind(reading)}")
+        raise DictionaryError("dictionary.reading_not_text", word=_shown(word), kind=_kind(reading))
     if not _printable(reading.replace("\t", " ")):
-        raise DictionaryError(f"the reading of {_shown(word)} contains line breaks, control or invalid characters")
+        raise DictionaryError("dictionary.reading_bad_characters", word=_shown(word))
     reading = " ".join(reading.split())
     if not reading:
-        raise DictionaryError(f"the reading of {_shown(word)} is empty")
+        raise DictionaryError("dictionary.reading_empty", word=_shown(word))
     if len(reading) > ReadingDictionary.MAX_READING_CHARS:
-        raise DictionaryError(f"the reading of {_shown(word)} is {len(reading)} characters; "
-                              f"the limit is {ReadingDictionary.MAX_READING_CHARS}")
+        raise DictionaryError("dictionary.reading_too_long", word=_shown(word), length=len(reading),
+                              limit=ReadingDictionary.MAX_READING_CHARS)
     if "<|" in reading or "|>" in reading:
-        raise DictionaryError(f"the reading of {_shown(word)} contains <|…|> markers, which the speech model reserves")
+        raise DictionaryError("dictionary.reading_markers", word=_shown(word))
     return reading
 
 
@@ -258,14 +255,12 @@ def _validated_table(pairs: Iterable[tuple[Any, Any]], *, from_file: bool = Fals
         except DictionaryError as error:
             if not from_file:
                 raise
-            raise DictionaryError(f"entry {index}: {error}") from None
+            raise DictionaryError("dictionary.entry", index=index, error=error) from None
         key = _fold(word)
         if from_file and key in table and table[key][1] != reading:
             earlier = table[key][0]
-            raise DictionaryError(
-                f"entries {first_seen[key]} and {index} give one word two readings ({_shown(earlier)} → "
-                f"{_shown(table[key][1])}, {_shown(word)} → {_shown(reading)}); ASCII case, full-width "
-                "letters and spacing do not make a different word, so keep one")
+            raise DictionaryError("dictionary.two_readings", first=first_seen[key], index=index, earlier=_shown(earlier),
+                                  earlier_reading=_shown(table[key][1]), word=_shown(word), reading=_shown(reading))
         table.pop(key, None)  # re-inserting keeps the newest spelling and its position
         table[key] = (word, reading)
         first_seen.setdefault(key, index)
@@ -334,22 +329,21 @@ def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for key, value in pairs:
         if key in document:
-            raise DictionaryError(f"{_shown(key)} appears twice in one {{…}} object of the file; keep one")
+            raise DictionaryError("dictionary.key_twice", key=_shown(key))
         document[key] = value
     return document
 
 
 def _decoded(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DictionaryError("the dictionary file is not UTF-8 text (it looks like UTF-16); save it as UTF-8")
+        raise DictionaryError("dictionary.utf16")
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         return data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
         at = bom + error.start  # counted in the file as the user has it, BOM included
         line = data[:at].count(b"\n") + 1
-        raise DictionaryError(f"the dictionary file is not UTF-8 text (line {line}, byte {at + 1}); "
-                              "save it as UTF-8") from None
+        raise DictionaryError("dictionary.not_utf8", line=line, byte=at + 1) from None
 
 
 def _entries_of(document: Any) -> list[tuple[Any, Any]]:
@@ -358,22 +352,22 @@ def _entries_of(document: Any) -> list[tuple[Any, Any]]:
         kind = document.get("format", FORMAT_NAME)
         if kind != FORMAT_NAME:
             shown = _shown(kind) if isinstance(kind, str) else _kind(kind)
-            raise DictionaryError(f"this is not a reading dictionary (format {shown})")
+            raise DictionaryError("dictionary.wrong_format", format=shown)
         version = document.get("version", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             shown = version if isinstance(version, int) and not isinstance(version, bool) else _kind(version)
-            raise DictionaryError(f"the dictionary format version must be a whole number from 1, not {shown}")
+            raise DictionaryError("dictionary.bad_version", version=shown)
         if version > FORMAT_VERSION:
-            raise DictionaryError(f"dictionary format version {version} is newer than this bot understands")
+            raise DictionaryError("dictionary.newer_version", version=version)
         document = document["entries"]
     if isinstance(document, dict):
         return list(document.items())
     if not isinstance(document, list):
-        raise DictionaryError('expected {"entries": [{"word": …, "reading": …}, …]} or {"word": "reading", …}')
+        raise DictionaryError("dictionary.bad_layout")
     pairs: list[tuple[Any, Any]] = []
     for index, entry in enumerate(document, start=1):
         if not isinstance(entry, dict) or "word" not in entry or "reading" not in entry:
-            raise DictionaryError(f'entry {index} must look like {{"word": "…", "reading": "…"}}')
+            raise DictionaryError("dictionary.bad_entry", index=index)
         pairs.append((entry["word"], entry["reading"]))
     return pairs
 

@@ -1,8 +1,10 @@
 """Errors users can cause with reading settings and dictionaries; messages are fit to show them."""
 from __future__ import annotations
 
+from ..i18n import UserFacing
 
-class TextInputError(ValueError):
+
+class TextInputError(UserFacing, ValueError):
     """A reading setting or dictionary entry from a user is invalid; the message says what to fix."""
 
 

@@ -84,14 +84,15 @@ class ReadingSettings:
     def from_dict(cls, data: Mapping[str, Any], *, ignore_unknown: bool = False) -> ReadingSettings:
         """Build from a stored or user-given dict: missing keys take defaults, bad values raise SettingsError."""
         if not isinstance(data, Mapping):
-            raise SettingsError(f"reading settings must be a mapping of name → value, not {type(data).__name__}")
+            raise SettingsError("reading.not_a_mapping", kind=type(data).__name__)
         known = {spec.name for spec in dataclasses.fields(cls)}
         unknown = [key for key in data if key not in known]
         if unknown and not ignore_unknown:
             key = str(unknown[0])
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f"; known settings: {', '.join(sorted(known))}"
-            raise SettingsError(f"unknown reading setting {key!r}{hint}")
+            if close:
+                raise SettingsError("reading.unknown_close", name=repr(key), close=close[0])
+            raise SettingsError("reading.unknown", name=repr(key), known=", ".join(sorted(known)))
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
@@ -99,15 +100,15 @@ def _check_value(name: str, value: Any, hint: Any) -> None:
     if typing.get_origin(hint) is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed or not isinstance(value, str):
-            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+            raise SettingsError("reading.one_of", name=name, allowed=", ".join(allowed), value=repr(value))
     elif hint is bool:
         if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be true or false, not {value!r}")
+            raise SettingsError("reading.bool", name=name, value=repr(value))
     elif hint is int:
         low, high = _INT_RANGES[name]
         # bool is an int subclass; True as a character limit is a bug, not a value.
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+            raise SettingsError("reading.int_range", name=name, low=low, high=high, value=repr(value))
     else:  # pragma: no cover - a new field type without a check is our bug
         raise TypeError(f"no validation for setting {name} of type {hint!r}")
 

@@ -42,6 +42,9 @@ async def test_errors_raised_below_the_cogs_reach_users_in_their_language(fake_d
         assert reply.startswith("テキストが 2000 文字あります。")
         denied = await _reply(fake_discord, "server", subcommand="show", user="bob")  # bob lacks Manage Server
         assert denied == text("ja", "server.needs_manage")
+        # Refused in the text layer, which knows nothing of Discord or languages.
+        emoji = await _reply(fake_discord, "dict", {"word": "🍣", "reading": "すし", "scope": "me"}, subcommand="add", user="bob")
+        assert emoji == "単語 '🍣' には絵文字が入っています。チャットの絵文字は辞書を使う前に消える（か名前で読まれる）ので、この単語は当たりません。"
 
 
 async def test_synced_commands_carry_japanese_names_and_descriptions(fake_discord, tmp_path):
