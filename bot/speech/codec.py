@@ -387,11 +387,15 @@ class CodecStream:
         if self._finished:
             raise RuntimeError("push() after finish()")
         self._codes.extend(as_codes(codes, allow_empty=True).tolist())
-        settled = len(self._codes) - self.schedule.lookahead
-        release_to = settled - self.schedule.fade
-        if release_to - self._released < self.schedule.step_after(self._released):
-            return np.zeros(0, dtype=np.float32)
-        return self._release(release_to, settled)
+        held = self.schedule.fade + self.schedule.lookahead
+        pieces = []
+        # Each window releases exactly its step and decodes exactly `held` codes past it, so every
+        # stream walks the same ladder of window lengths (fixed once steps reach max_step) and
+        # windows of concurrent streams can share a batched decode; codes beyond wait their turn.
+        while len(self._codes) - held - self._released >= self.schedule.step_after(self._released):
+            release_to = self._released + self.schedule.step_after(self._released)
+            pieces.append(self._release(release_to, release_to + held))
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
     def finish(self) -> np.ndarray:
         """Decode what is left; all outputs together hold len(codes) · samples_per_code samples."""
@@ -402,16 +406,17 @@ class CodecStream:
             return np.zeros(0, dtype=np.float32)
         return self._release(len(self._codes), len(self._codes))
 
-    def _release(self, release_to: int, settled: int) -> np.ndarray:
-        """Decode a window and give out the audio of codes [released, release_to)."""
+    def _release(self, release_to: int, end: int) -> np.ndarray:
+        """Decode codes [start, end) and give out the audio of codes [released, release_to)."""
         spc, start = self._spc, max(0, self._released - self.schedule.context)
-        audio = self._decode_window(np.asarray(self._codes[start:], dtype=np.int64))
-        self.decoded_codes += len(self._codes) - start
+        audio = self._decode_window(np.asarray(self._codes[start:end], dtype=np.int64))
+        self.decoded_codes += end - start
         begin = (self._released - start) * spc
         out = audio[begin : (release_to - start) * spc].copy()
         if self._tail is not None:
             n = len(self._tail)
             out[:n] = self._tail * (1.0 - self._fade_in[:n]) + out[:n] * self._fade_in[:n]
+        settled = min(end, release_to + self.schedule.fade)
         self._tail = audio[(release_to - start) * spc : (settled - start) * spc].copy()
         self._tail = self._tail if len(self._tail) else None
         self._released = release_to
