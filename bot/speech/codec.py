@@ -15,6 +15,7 @@ import re
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..audio.resample import resample
+from .batch_decode import BatchDecoder
 from .xcodec2_decoder import XCodec2Decoder, build_decoder, canonical_key, is_decoder_key
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,8 @@ class SpeechCodec:
         checkpoint: CheckpointFiles,
         device: torch.device,
         dtype: torch.dtype,
+        *,
+        batch_streams: bool = False,
     ) -> None:
         self._decoder: XCodec2Decoder | None = decoder
         self._checkpoint = checkpoint
@@ -203,6 +207,9 @@ class SpeechCodec:
         self._encoder_lock = threading.Lock()
         self.sample_rate: int = decoder.sample_rate
         self.samples_per_code: int = decoder.samples_per_code
+        # With several generation lanes, one worker decodes all streams' windows (batched);
+        # with one, streams call the decoder directly as before.
+        self._batcher = BatchDecoder(self._decode_batch) if batch_streams else None
 
     @classmethod
     def load(
@@ -212,8 +219,12 @@ class SpeechCodec:
         device: str = "cpu",
         dtype: str = "auto",
         local_files_only: bool = False,
+        batch_streams: bool = False,
     ) -> SpeechCodec:
-        """Load the decoder of a local folder or hub model; the encoder waits for encode()."""
+        """Load the decoder of a local folder or hub model; the encoder waits for encode().
+
+        batch_streams: decode concurrent streams' windows in batched calls (for backends with
+        capacity > 1)."""
         torch_device = _pick_device(device)
         torch_dtype = _pick_dtype(dtype, torch_device)
         checkpoint = locate_checkpoint(source, local_files_only=local_files_only)
@@ -227,7 +238,7 @@ class SpeechCodec:
             "codec %s: %d Hz, %d samples per code, %s on %s",
             source, decoder.sample_rate, decoder.samples_per_code, torch_dtype, torch_device,
         )
-        return cls(decoder, checkpoint, torch_device, torch_dtype)
+        return cls(decoder, checkpoint, torch_device, torch_dtype, batch_streams=batch_streams)
 
     # ----------------------------------------------------------------- decoding
 
@@ -235,15 +246,31 @@ class SpeechCodec:
         """Codes → float32 mono audio of exactly len(codes) · samples_per_code samples."""
         return self._decode_window(as_codes(codes))
 
+    def decode_batch(self, windows: Sequence[CodeInput]) -> list[np.ndarray]:
+        """Equal-length code sequences → their audio, decoded in one batched call."""
+        codes = [as_codes(w) for w in windows]
+        if len({len(c) for c in codes}) > 1:
+            raise ValueError("a batched decode needs code sequences of one length")
+        return list(self._decode_batch(np.stack(codes))) if codes else []
+
     def stream(self, schedule: StreamSchedule | None = None) -> CodecStream:
         """An incremental decoder for codes that arrive a few at a time."""
-        return CodecStream(self._decode_window, self.samples_per_code, schedule or DEFAULT_SCHEDULE)
+        schedule = schedule or DEFAULT_SCHEDULE
+        if self._batcher is None:
+            return CodecStream(self._decode_window, self.samples_per_code, schedule)
+        return CodecStream.through(self._batcher, self.samples_per_code, schedule)
 
     def _decode_window(self, codes: np.ndarray) -> np.ndarray:
+        if self._batcher is not None:
+            return self._batcher.decode(codes)
+        return self._decode_batch(codes[None])[0]
+
+    def _decode_batch(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (B, T) → float32 audio (B, T · samples_per_code)."""
         decoder = self._require_decoder()
-        batch = torch.from_numpy(codes)[None].to(self._device)
+        batch = torch.from_numpy(codes).to(self._device)
         with torch.inference_mode():
-            audio = decoder(batch)[0]
+            audio = decoder(batch)
         return audio.float().cpu().numpy()
 
     def _require_decoder(self) -> XCodec2Decoder:
@@ -301,6 +328,8 @@ class SpeechCodec:
 
     def close(self) -> None:
         """Drop the decoder and encoder so their memory (RAM or VRAM) can be reused."""
+        if self._batcher is not None:
+            self._batcher.close()
         with self._encoder_lock:
             self._decoder = None
             self._encoder = None
@@ -371,8 +400,11 @@ class CodecStream:
         decode_window: Callable[[np.ndarray], np.ndarray],
         samples_per_code: int,
         schedule: StreamSchedule = DEFAULT_SCHEDULE,
+        *,
+        on_finish: Callable[[], None] | None = None,
     ) -> None:
         self._decode_window = decode_window
+        self._on_finish = on_finish
         self._spc = samples_per_code
         self.schedule = schedule
         self._codes: list[int] = []
@@ -381,6 +413,16 @@ class CodecStream:
         self._fade_in = _fade_curve(schedule.fade * samples_per_code)
         self._finished = False
         self.decoded_codes = 0  # codes run through the decoder so far, context included
+
+    @classmethod
+    def through(
+        cls, worker: BatchDecoder, samples_per_code: int, schedule: StreamSchedule = DEFAULT_SCHEDULE
+    ) -> CodecStream:
+        """A stream whose windows go through a batch decode worker, as one of its open lanes."""
+        lane = worker.lane()
+        stream = cls(lane, samples_per_code, schedule, on_finish=lane.close)
+        weakref.finalize(stream, lane.close)  # a stream dropped unfinished (a cancelled take)
+        return stream
 
     def push(self, codes: Sequence[int] | np.ndarray) -> np.ndarray:
         """Add codes; return the audio that is now final (often empty)."""
@@ -402,9 +444,13 @@ class CodecStream:
         if self._finished:
             return np.zeros(0, dtype=np.float32)
         self._finished = True
-        if len(self._codes) == self._released:
-            return np.zeros(0, dtype=np.float32)
-        return self._release(len(self._codes), len(self._codes))
+        try:
+            if len(self._codes) == self._released:
+                return np.zeros(0, dtype=np.float32)
+            return self._release(len(self._codes), len(self._codes))
+        finally:
+            if self._on_finish is not None:
+                self._on_finish()
 
     def _release(self, release_to: int, end: int) -> np.ndarray:
         """Decode codes [start, end) and give out the audio of codes [released, release_to)."""
