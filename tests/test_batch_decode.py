@@ -164,12 +164,14 @@ def test_a_decode_error_reaches_only_the_stream_whose_window_caused_it() -> None
     worker = BatchDecoder(local_batch(calls), gather_s=PATIENT)
     good, bad = np.arange(100) + 100, np.arange(100) + 10  # bad's first window holds code 13
 
-    def run(codes: np.ndarray) -> np.ndarray:
-        # Dropped unfinished when its push fails, as the synthesizer drops a failed take's
-        # stream: its lane must close so the worker stops waiting for it.
-        return stream_all(CodecStream.through(worker, SPC), codes)
+    # Both open before either pushes, so their first windows share a take. Each is held only by
+    # its thread: the bad one is dropped unfinished when its push fails, as the synthesizer drops
+    # a failed take's stream, and its lane must close so the worker stops waiting for it.
+    streams = {"good": CodecStream.through(worker, SPC), "bad": CodecStream.through(worker, SPC)}
 
-    good_audio, bad_error = in_threads(lambda: run(good), lambda: run(bad))
+    good_audio, bad_error = in_threads(
+        lambda: stream_all(streams.pop("good"), good), lambda: stream_all(streams.pop("bad"), bad)
+    )
     gc.collect()
 
     assert isinstance(bad_error, ValueError) and str(bad_error) == "window with code 13"

@@ -54,6 +54,7 @@ def load_synthesizer(config: Config) -> Synthesizer:
         device=device,
         dtype=config.codec.dtype,
         local_files_only=config.codec.local_files_only,
+        batch_streams=llm.capacity != 1,  # many lanes (a pool reads 0 until its servers answer)
     )
     return Synthesizer(llm, codec, captions=config.llm.uses_captions, instruction=config.llm.instruction)
 
