@@ -66,6 +66,7 @@ def vocabulary(n_codes: int = N_CODES) -> tuple[list[str], list[int]]:
 
 def write_tiny_llasa(
     path: Path, *, seed: int = 0, end_logit: float | None = None, n_codes: int = N_CODES, output_std: float = 0.5,
+    name: str = "tiny-llasa-test", without_weights: bool = False,
 ) -> Path:
     """Write the model to path and return path.
 
@@ -76,7 +77,9 @@ def write_tiny_llasa(
     With end_logit set, the model ignores context (its blocks add nothing) and gives END and
     FAVOURITE_CODES speech codes a logit of end_logit against ~0 for every other code, so it
     stops after a geometric number of codes (mean ~FAVOURITE_CODES): a model that really ends.
-    n_codes < 65536 makes a model that is not a usable Llasa (for error tests).
+    n_codes < 65536 makes a model that is not a usable Llasa (for error tests), and
+    without_weights one whose vocabulary reads but whose load fails (its output norm missing).
+    name goes into general.name, as the real converter writes the model's name.
     """
     import gguf
     from gguf import GGMLQuantizationType as Q
@@ -87,7 +90,7 @@ def write_tiny_llasa(
     head_dim = N_EMBD // N_HEAD
 
     w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name("tiny-llasa-test")
+    w.add_name(name)
     w.add_context_length(4096)
     w.add_embedding_length(N_EMBD)
     w.add_block_count(N_LAYERS)
@@ -129,7 +132,8 @@ def write_tiny_llasa(
         w.add_tensor(name, gguf.quants.quantize(x, Q.Q8_0), raw_dtype=Q.Q8_0)
 
     add_q8("token_embd.weight", embed)
-    w.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+    if not without_weights:
+        w.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
     add_q8("output.weight", output)
     for i in range(N_LAYERS):
         w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
