@@ -9,6 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..i18n import UserFacing
+from ..i18n.replies import text_for
 from ..speech.llm import ModelError
 from ..speech.loader import llm_options
 from ..speech.models import ModelSwitcher
@@ -20,22 +22,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class NotOwner(UserFacing, app_commands.CheckFailure):
+    """/model is for the bot's owner, in a DM or a server they own."""
+
+
 async def check_owner(interaction: discord.Interaction) -> None:
     """The bot's owner (the application's owner or team), in a DM or a server they own; CheckFailure says why not."""
     bot: "LlasaBot" = interaction.client  # type: ignore[assignment]
     if not await bot.is_owner(interaction.user):
-        raise app_commands.CheckFailure("only the bot's owner can see or switch its model")
+        raise NotOwner("model.not_owner")
     guild = interaction.guild
     if interaction.guild_id is not None and (guild is None or not await bot.is_owner(discord.Object(guild.owner_id or 0))):
-        raise app_commands.CheckFailure("use /model in a DM with me or in a server you own")
+        raise NotOwner("model.not_here")
 
 
 async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     """GGUF file names containing what the owner typed; nothing for anyone else."""
     cog: ModelCog | None = interaction.client.get_cog("ModelCog")  # type: ignore[attr-defined]
-    if cog is None or cog.switcher is None or not await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+    if cog is None or not cog.embedded or not await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
         return []
-    models = await asyncio.to_thread(cog.switcher.models)
+    models = await asyncio.to_thread(cog.switcher().models)
     names = [m.name for m in models if current.lower() in m.name.lower()]
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
@@ -45,10 +51,23 @@ async def model_autocomplete(interaction: discord.Interaction, current: str) -> 
 class ModelCog(commands.GroupCog, group_name="model", group_description="The speech model (bot owner only)"):
     def __init__(self, bot: "LlasaBot") -> None:
         self.bot = bot
-        # Only the embedded llama.cpp model is the bot's to switch; a server's model is the server's.
-        self.switcher = (ModelSwitcher(bot.engine.synthesizer, bot.config.llm, llm_options(bot.config), bot.engine.run_exclusive)
-                         if bot.config.backend.kind == "llama-cpp" else None)
+        self._switcher: ModelSwitcher | None = None
         super().__init__()
+
+    @property
+    def embedded(self) -> bool:
+        """Only the embedded llama.cpp model is the bot's to switch; a server's model is the server's."""
+        return self.bot.config.backend.kind == "llama-cpp"
+
+    def switcher(self) -> ModelSwitcher:
+        """The embedded model's switcher (made on first use); UserError when a server manages the model."""
+        if not self.embedded:
+            raise UserError("model.managed_by_server", kind=self.bot.config.backend.kind)
+        if self._switcher is None:
+            engine = self.bot.engine
+            self._switcher = ModelSwitcher(engine.synthesizer, self.bot.config.llm, llm_options(self.bot.config),
+                                           engine.run_exclusive)
+        return self._switcher
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
         await check_owner(interaction)
@@ -56,36 +75,32 @@ class ModelCog(commands.GroupCog, group_name="model", group_description="The spe
 
     @app_commands.command(name="list", description="List the GGUF model files and which one is loaded")
     async def list_models(self, interaction: discord.Interaction) -> None:
-        switcher = self._switcher()
-        models = await asyncio.to_thread(switcher.models)
-        lines = [f"{'▶' if m.path == switcher.current else '・'} **{m.name}** ({m.size_bytes / 2**30:.1f} GiB, "
-                 f"{'Captions format' if m.captions else 'base format, no captions'})" for m in models]
-        if not lines:
-            lines = [f"No .gguf files in {switcher.folder}."]
+        switcher = self.switcher()
+        lines = []
+        for m in await asyncio.to_thread(switcher.models):
+            mark, size = "▶" if m.path == switcher.current else "・", m.size_bytes / 2**30
+            lines.append(text_for(interaction, "model.line_captions", mark=mark, name=m.name, size=size) if m.captions
+                         else text_for(interaction, "model.line_base", mark=mark, name=m.name, size=size))
+        lines = lines or [text_for(interaction, "model.no_files", folder=str(switcher.folder))]
         await interaction.response.send_message("\n".join(lines)[:1900], ephemeral=True)
 
     @app_commands.command(name="use", description="Switch to another model file (speech already queued finishes first)")
     @app_commands.describe(file="A .gguf file in the models folder")
     @app_commands.autocomplete(file=model_autocomplete)
     async def use(self, interaction: discord.Interaction, file: str) -> None:
-        switcher = self._switcher()
+        switcher = self.switcher()
         if file == switcher.current.name:
-            raise UserError(f"{file} is already loaded")
+            raise UserError("model.already_loaded", name=file)
+        if file not in {m.name for m in await asyncio.to_thread(switcher.models)}:
+            raise UserError("model.no_such_file", name=file)
         await interaction.response.defer(ephemeral=True, thinking=True)
         previous = switcher.current.name
         try:
             model = await switcher.switch(file)
-        except ModelError as error:
-            await interaction.followup.send(f"❌ Still speaking with {switcher.current.name}: {error}", ephemeral=True)
+        except ModelError as error:  # llama.cpp's reason, in English: it names files and settings
+            await interaction.followup.send(text_for(interaction, "model.kept", name=switcher.current.name, error=str(error)),
+                                            ephemeral=True)
             return
-        lines = [f"✅ Switched from {previous} to **{model.name}** "
-                 f"({'Captions' if model.captions else 'base'} prompt format)."]
-        if not model.captions:
-            lines.append("This model takes no captions: voices with a caption (presets, /voice set) speak without it.")
-        await interaction.followup.send("\n".join(lines), ephemeral=True)
-
-    def _switcher(self) -> ModelSwitcher:
-        if self.switcher is None:
-            raise UserError(f"the model is managed by the generation server (backend.kind = "
-                            f"{self.bot.config.backend.kind}): switch it there")
-        return self.switcher
+        await interaction.followup.send(
+            text_for(interaction, "model.switched_captions", previous=previous, name=model.name) if model.captions
+            else text_for(interaction, "model.switched_base", previous=previous, name=model.name), ephemeral=True)
