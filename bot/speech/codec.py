@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..audio.resample import resample
+from ..i18n import UserFacing
 from .batch_decode import BatchDecoder
 from .xcodec2_decoder import XCodec2Decoder, build_decoder, canonical_key, is_decoder_key
 
@@ -51,6 +52,14 @@ _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 class CodecError(Exception):
     """The codec cannot do what was asked; the message is fit for a user."""
+
+
+class UnusableClip(UserFacing, CodecError):
+    """A voice clip a user sent cannot be encoded (empty, damaged, too short, silent)."""
+
+
+class CloningUnavailable(UserFacing, CodecError):
+    """This installation cannot encode voice clips at all; the detail says what the operator must do."""
 
 
 # --------------------------------------------------------------------------- checkpoint files
@@ -313,7 +322,8 @@ class SpeechCodec:
     def _load_encoder(self) -> nn.Module:
         present = {canonical_key(k) for k in self._checkpoint.keys()}
         if not all(any(k.startswith(p) for k in present) for p in ENCODER_PREFIXES):
-            raise CodecError("this codec checkpoint has no encoder: it cannot read voice clips")
+            raise CloningUnavailable("codec.cloning_unavailable",
+                                     detail="this codec checkpoint has no encoder: it cannot read voice clips")
         log.info("building the XCodec2 encoder (first reference clip)")
         model = build_encoder_model(fetch_semantic_model(local_files_only=True))
         load_encoder_weights(model, self._checkpoint)
@@ -483,17 +493,17 @@ def prepare_clip(
 ) -> np.ndarray:
     """Any clip → float32 mono at 16 kHz, cut to max_seconds; CodecError for unusable clips."""
     if sample_rate <= 0:
-        raise CodecError(f"invalid sample rate {sample_rate}")
+        raise UnusableClip("codec.bad_rate", rate=sample_rate)
     mono = _mono_float(np.asarray(wav))
     if mono.size == 0:
-        raise CodecError("the voice clip is empty")
+        raise UnusableClip("codec.empty")
     if not np.all(np.isfinite(mono)):
-        raise CodecError("the voice clip is damaged (it contains invalid samples)")
+        raise UnusableClip("codec.damaged")
     if mono.size < MIN_CLIP_SECONDS * sample_rate:
-        raise CodecError(f"the voice clip is too short: at least {MIN_CLIP_SECONDS:g} s of speech")
+        raise UnusableClip("codec.too_short", seconds=MIN_CLIP_SECONDS)
     mono = mono[: int(max_seconds * sample_rate)]
     if float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < SILENCE_RMS:
-        raise CodecError("the voice clip is silent (or far too quiet)")
+        raise UnusableClip("codec.silent")
     return resample(mono, sample_rate, ENCODER_SAMPLE_RATE)
 
 
@@ -502,13 +512,13 @@ def _mono_float(wav: np.ndarray) -> np.ndarray:
     if np.issubdtype(wav.dtype, np.integer):
         wav = wav.astype(np.float64) / float(np.iinfo(wav.dtype).max + 1)
     elif not np.issubdtype(wav.dtype, np.floating):
-        raise CodecError("the voice clip is not audio samples")
+        raise UnusableClip("codec.not_samples")
     if wav.ndim == 2:
         # soundfile gives (frames, channels); a (channels, frames) array has the short axis first.
         channel_axis = 0 if wav.shape[0] < wav.shape[1] and wav.shape[0] <= 8 else 1
         wav = wav.mean(axis=channel_axis)
     elif wav.ndim != 1:
-        raise CodecError(f"the voice clip has an unexpected shape {wav.shape}")
+        raise UnusableClip("codec.bad_shape", shape=str(wav.shape))
     return wav.astype(np.float32)
 
 
@@ -557,9 +567,7 @@ def fetch_semantic_model(*, local_files_only: bool) -> Path:
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
         where = "is not downloaded" if local_files_only else "could not be downloaded"
-        raise CodecError(
-            f"voice cloning is not set up: {SEMANTIC_MODEL_ID} {where}; {FETCH_HINT}"
-        ) from error
+        raise CloningUnavailable("codec.cloning_unavailable", detail=f"{SEMANTIC_MODEL_ID} {where}; {FETCH_HINT}") from error
     return Path(folder)
 
 
@@ -586,9 +594,9 @@ def build_encoder_model(semantic_folder: Path) -> nn.Module:
             str(semantic_folder), local_files_only=True
         )
     except (OSError, ValueError) as error:
-        raise CodecError(
-            f"could not read {SEMANTIC_MODEL_ID} from {semantic_folder} ({error}); {FETCH_HINT}"
-        ) from error
+        raise CloningUnavailable(
+            "codec.cloning_unavailable",
+            detail=f"could not read {SEMANTIC_MODEL_ID} from {semantic_folder} ({error}); {FETCH_HINT}") from error
     size = config.semantic_hidden_size
     model.SemanticEncoder_module = SemanticEncoder(size, size, size)
     model.CodecEnc = CodecEncoder_Transformer()
@@ -611,7 +619,8 @@ def load_encoder_weights(model: nn.Module, checkpoint: CheckpointFiles) -> None:
     required = [k for k in expected.values() if not k.startswith(SEMANTIC_PREFIX)]
     missing = [k for k in required if k not in state]
     if missing:
-        raise CodecError(f"this codec checkpoint has no encoder weights (missing {missing[0]})")
+        raise CloningUnavailable("codec.cloning_unavailable",
+                                 detail=f"this codec checkpoint has no encoder weights (missing {missing[0]})")
     semantic = [k for k in expected.values() if k.startswith(SEMANTIC_PREFIX)]
     if any(k in state for k in semantic) and not all(k in state for k in semantic):
         # A partial semantic model would mix two models' weights: keep the downloaded one.
