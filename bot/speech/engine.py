@@ -495,11 +495,12 @@ class SpeechEngine:
     def _observe(self, streams: int, speed: float) -> None:
         """A speed sample from a running stream (any worker thread)."""
         with self._lock:
-            before = self.admission.limit
+            capacity = self._capacity()
+            before = self.admission.admitted(capacity)
             self.admission.observe(streams, speed)
-            if self.admission.limit != before:
-                log.info("admission: %d streams at once (was %d); speed per stream at %d: %.2fx real time",
-                         self.admission.limit, before, streams, speed)
+            if self.admission.admitted(capacity) != before:
+                log.info("admission: %d streams at once (was %d, backend capacity %d); %d streams ran at %.2fx real time",
+                         self.admission.admitted(capacity), before, capacity, streams, speed)
                 self._lock.notify_all()
 
     def _prune_workers(self) -> None:
