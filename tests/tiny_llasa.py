@@ -66,7 +66,7 @@ def vocabulary(n_codes: int = N_CODES) -> tuple[list[str], list[int]]:
 
 def write_tiny_llasa(
     path: Path, *, seed: int = 0, end_logit: float | None = None, n_codes: int = N_CODES, output_std: float = 0.5,
-    name: str = "tiny-llasa-test", without_weights: bool = False,
+    without_weights: bool = False,
 ) -> Path:
     """Write the model to path and return path.
 
@@ -79,7 +79,6 @@ def write_tiny_llasa(
     stops after a geometric number of codes (mean ~FAVOURITE_CODES): a model that really ends.
     n_codes < 65536 makes a model that is not a usable Llasa (for error tests), and
     without_weights one whose vocabulary reads but whose load fails (its output norm missing).
-    name goes into general.name, as the real converter writes the model's name.
     """
     import gguf
     from gguf import GGMLQuantizationType as Q
@@ -90,7 +89,7 @@ def write_tiny_llasa(
     head_dim = N_EMBD // N_HEAD
 
     w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name(name)
+    w.add_name("tiny-llasa-test")
     w.add_context_length(4096)
     w.add_embedding_length(N_EMBD)
     w.add_block_count(N_LAYERS)

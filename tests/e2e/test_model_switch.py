@@ -26,8 +26,8 @@ CAPTIONS, BASE = "Tiny-Llasa-Captions.Q8_0.gguf", "Tiny-Llasa.Q8_0.gguf"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    write_tiny_llasa(folder / CAPTIONS, name="Tiny-Llasa-Captions")
-    write_tiny_llasa(folder / BASE, seed=1, name="Tiny-Llasa")
+    write_tiny_llasa(folder / CAPTIONS)
+    write_tiny_llasa(folder / BASE, seed=1)
     write_tiny_llasa(folder / "not-llasa.gguf", n_codes=100)
     write_tiny_llasa(folder / "no-weights.gguf", without_weights=True)
     return folder
@@ -176,8 +176,10 @@ async def test_model_list_shows_the_files_and_their_prompt_format(fake_discord, 
 
 
 async def test_a_non_owner_is_refused_and_sees_no_files(fake_discord, tmp_path, models, synthesizer, generations):
+    fake_discord.user("carol").locale = "ja"
     async with running_bot(fake_discord, synthesizer, tmp_path / "bot.db", config_for(models)) as bot:
         listing = await (await fake_discord.send_interaction("model", subcommand="list", user="bob")).wait_reply()
+        in_japanese = await (await fake_discord.send_interaction("model", subcommand="list", user="carol")).wait_reply()
         switch = await (await fake_discord.send_interaction("model", {"file": BASE}, subcommand="use",
                                                             user="bob")).wait_reply()
         choices = await fake_discord.autocomplete("model", "file", "", subcommand="use", user="bob")
@@ -185,6 +187,7 @@ async def test_a_non_owner_is_refused_and_sees_no_files(fake_discord, tmp_path, 
         [command] = [c for c in fake_discord.registered_commands() if c["name"] == "model"]
     for reply in (listing, switch):
         assert reply.ephemeral and "Only the bot's owner" in reply.content and CAPTIONS not in reply.content
+    assert in_japanese.ephemeral and "ボットのオーナーだけ" in in_japanese.content
     assert choices == [] and now is synthesizer.llm and generations.closed == []
     # Hidden from members without Administrator, and offered in servers and the bot's DMs only.
     assert int(command["default_member_permissions"]) == 8 and sorted(command["contexts"]) == [0, 1]
