@@ -3,25 +3,18 @@ from __future__ import annotations
 
 from discord import app_commands
 
-from .audio.upload import UploadRejected
 from .i18n import UserFacing, text
-from .speech.captions import CaptionError
 from .speech.codec import CodecError
-from .speech.engine import EngineBusy, EngineClosed
-from .speech.synthesizer import SynthesisError
-from .store.clips import ClipNameTaken, ClipNotFound
-from .store.errors import StoreLimitError, UnknownFieldError
-from .text.errors import TextInputError
 
 
 class UserError(UserFacing):
     """Something the user asked for can't be done; the message (a catalogue key) says why and what to do."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserFacing, EngineBusy, EngineClosed, CaptionError, CodecError, SynthesisError, TextInputError,
-    StoreLimitError, UnknownFieldError, UploadRejected, ClipNotFound, ClipNameTaken,
-)
+# Every error a user can cause carries a message key (UserFacing: engine queues, uploads, clips,
+# store limits, dictionary and settings input, captions). A CodecError that is not one is the
+# operator's set-up, shown as it is.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserFacing, CodecError)
 
 
 def user_message(error: BaseException, lang: str) -> str:

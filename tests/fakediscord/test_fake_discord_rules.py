@@ -162,3 +162,27 @@ async def test_unknown_routes_are_answered_404_and_logged(bot: RulesBot, fake: F
         await bot.http.request(discord.http.Route("GET", "/no/such/route"))
 
     assert [str(c) for c in fake.unhandled] == ["GET /no/such/route -> 404"]
+
+
+def _command(**changes: object) -> dict:
+    option = {"type": 3, "name": "text", "description": "What to say", "name_localizations": {"ja": "テキスト"}}
+    base = {"type": 1, "name": "say", "description": "Speak", "name_localizations": {"ja": "しゃべる"},
+            "description_localizations": {"ja": "話す"}, "options": [option]}
+    return base | changes
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"name_localizations": {"ja": "しゃべる 話す"}}, "invalid name"),     # no spaces
+    ({"name_localizations": {"ja": "読み上げ・停止"}}, "invalid name"),   # ・ is punctuation, not a letter
+    ({"name_localizations": {"ja": "Say"}}, "invalid name"),              # lower case where the script has case
+    ({"name_localizations": {"jp": "しゃべる"}}, "not a Discord locale"),
+    ({"description_localizations": {"ja": "あ" * 101}}, "description"),
+    ({"options": [{"type": 3, "name": "a", "description": "x", "name_localizations": {"ja": "同じ"}},
+                  {"type": 3, "name": "b", "description": "x", "name_localizations": {"ja": "同じ"}}]}, "repeat"),
+])
+def test_the_fake_refuses_localised_commands_that_discord_refuses(changes, why):
+    from tests.fakediscord.commands import InvalidCommand, check_command
+
+    check_command(_command())  # Japanese names (kana, kanji, ー) are letters: accepted
+    with pytest.raises(InvalidCommand, match=why):
+        check_command(_command(**changes))
