@@ -163,3 +163,40 @@ async def test_the_japanese_command_payloads_pass_discords_rules():
 def test_the_catalogues_ship_with_the_package():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
     assert "*.toml" in setuptools["package-data"]["bot.i18n"]
+
+
+def test_messages_posted_to_a_channel_follow_the_servers_language():
+    from types import SimpleNamespace
+
+    from bot.i18n.replies import guild_text
+
+    japanese_server = SimpleNamespace(preferred_locale=discord.Locale.japanese)
+    assert guild_text(japanese_server, "leave.left") == "👋 ボイスチャンネルから出ました。"  # type: ignore[arg-type]
+    assert guild_text(SimpleNamespace(preferred_locale=discord.Locale.french), "leave.left") == "👋 Left the voice channel."  # type: ignore[arg-type]
+    assert guild_text(None, "leave.left") == "👋 Left the voice channel."
+
+
+REPLY_CALLS = {"send_message", "send", "edit_original_response", "edit_message", "reply"}
+
+
+def _literal_words(node: ast.expr | None) -> bool:
+    """A string literal or f-string with words in it (a message written in the code)."""
+    import re
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return bool(re.search(r"[A-Za-z]{3}|[ぁ-んァ-ン一-龯]", node.value))
+    if isinstance(node, ast.JoinedStr):
+        return any(_literal_words(part) for part in node.values if isinstance(part, ast.Constant))
+    return False
+
+
+def test_no_reply_text_is_written_in_the_cogs():
+    """Replies come from the catalogues: a literal message in a cog would reach everyone in one language."""
+    found = []
+    for path in sorted((ROOT / "bot" / "cogs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in REPLY_CALLS:
+                content = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "content")]
+                if any(_literal_words(arg) for arg in content):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
