@@ -242,7 +242,8 @@ async def _serve_config(config: Config, synthesizer: Synthesizer, recognizer: Sp
                         presets: dict[str, VoiceCaption], token: str) -> None:
     from .speech.loader import default_sampling
 
-    engine = SpeechEngine(synthesizer, per_guild=config.limits.queue_per_guild, per_user=config.limits.queue_per_user)
+    engine = SpeechEngine(synthesizer, per_guild=config.limits.queue_per_guild, per_user=config.limits.queue_per_user,
+                          per_guild_running=config.limits.running_per_guild or None)
     try:
         database = await Database.open(config.storage.database)
     except BaseException:

@@ -129,6 +129,7 @@ class LimitsConfig:
     max_clip_seconds: float = 120.0
     queue_per_guild: int = 20
     queue_per_user: int = 5
+    running_per_guild: int = 0  # 0: no cap (a server's second message starts only when no other waits)
     reference_max_seconds: float = 30.0
 
     def validate(self, key: str) -> None:
@@ -137,6 +138,7 @@ class LimitsConfig:
         _check(1 <= self.queue_per_guild <= 1000, f"{key}.queue_per_guild", "must be between 1 and 1000")
         _check(1 <= self.queue_per_user <= self.queue_per_guild, f"{key}.queue_per_user",
                "must be between 1 and queue_per_guild")
+        _check(0 <= self.running_per_guild <= 1000, f"{key}.running_per_guild", "must be between 0 and 1000")
         # The store keeps at most this much of a reference clip; a longer cut would be refused after the encode.
         longest = MAX_REFERENCE_CODES // CODES_PER_SECOND
         _check(3.0 <= self.reference_max_seconds <= longest, f"{key}.reference_max_seconds",

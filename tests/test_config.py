@@ -72,6 +72,7 @@ def test_the_shipped_presets_are_valid_captions():
     ("[discord]\ntoken_env = 'MTA1.abc.def'", r"discord\.token_env: name the environment variable.*not the token"),
     ("[limits]\nreference_max_seconds = 300", r"limits\.reference_max_seconds: must be between 3 and 120"),
     ("[limits]\nqueue_per_guild = 100000000", r"limits\.queue_per_guild: must be between 1 and 1000"),
+    ("[limits]\nrunning_per_guild = -1", r"limits\.running_per_guild: must be between 0 and 1000"),
     ("[sampling]\nseed = 4294967296", r"sampling\.seed: use -1 \(random\) or a number from 0 to 4294967295"),
     ("[sampling]\ntemperature = nan", r"sampling\.temperature: must be between 0 and 2"),
     ("[storage]\ndatabase = '   '", r"storage\.database: must be a path string"),
