@@ -39,6 +39,13 @@ def test_grows_back_by_probing_one_more_after_comfortable_samples():
     assert dict(admission.speeds())[3] == 1.4
 
 
+def test_forgetting_starts_over_from_the_first_limit():
+    admission = Admission()
+    admission.observe(1, 4.0)
+    admission.forget()
+    assert admission.limit == 1 and admission.speeds() == ()
+
+
 def test_a_moderate_speed_neither_grows_nor_shrinks():
     admission = Admission(start=2)
     for _ in range(10):

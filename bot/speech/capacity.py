@@ -39,7 +39,12 @@ class Admission:
                  probe_after: int = 3) -> None:
         # Back off below `floor`; predict up to streams kept above `target`; probe past `probe`.
         self.floor, self.target, self.probe, self.probe_after = floor, target, probe, probe_after
-        self.limit = start  # until measured: one stream, whose speed then says how many more fit
+        self._start = start
+        self.forget()
+
+    def forget(self) -> None:
+        """Start measuring afresh (another model was loaded)."""
+        self.limit = self._start  # until measured: one stream, whose speed then says how many more fit
         self._speeds: dict[int, Learned] = {}
         self._comfortable = 0  # samples in a row at the limit fast enough to probe one more
 

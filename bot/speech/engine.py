@@ -380,7 +380,8 @@ class SpeechEngine:
         """Run fn on a worker once every job queued or running now has ended, with nothing beside it.
 
         Jobs submitted after this call wait until fn is done. Returns fn's result or raises its error;
-        cancelling the caller before fn starts withdraws it.
+        cancelling the caller before fn starts withdraws it. fn may swap the model, so the speeds
+        measured before it are forgotten.
         """
         job: ExclusiveJob[T] = ExclusiveJob(fn, asyncio.get_running_loop())
         with self._lock:
@@ -592,4 +593,6 @@ class SpeechEngine:
                 if self._barriers and self._barriers[0] is job:
                     self._barriers.popleft()
                     self._barriers_done += 1
+                    self.admission.forget()
+                    self.pacing.forget_rates()
                 self._lock.notify_all()

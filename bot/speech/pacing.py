@@ -128,6 +128,11 @@ class SpeechPacing:
                 self.seconds_per_char.add(clip_s / max(len(text), 1))
         self.learn_rate(after_first_audio_s, after_first_wall_s, streams)
 
+    def forget_rates(self) -> None:
+        """Another model was loaded: its speed is unknown (message lengths stay)."""
+        with self._lock:
+            self.rates = {}
+
     def learn_rate(self, audio_s: float, wall_s: float, streams: int) -> None:
         if audio_s > 0 and wall_s > 0:
             with self._lock:
