@@ -78,7 +78,7 @@ class ModelCog(commands.GroupCog, group_name="model", group_description="The spe
         switcher = self.switcher()
         lines = []
         for m in await asyncio.to_thread(switcher.models):
-            mark, size = "▶" if m.path == switcher.current else "・", m.size_bytes / 2**30
+            mark, size = "▶" if m.path == switcher.current and switcher.loaded else "・", m.size_bytes / 2**30
             lines.append(text_for(interaction, "model.line_captions", mark=mark, name=m.name, size=size) if m.captions
                          else text_for(interaction, "model.line_base", mark=mark, name=m.name, size=size))
         lines = lines or [text_for(interaction, "model.no_files", folder=str(switcher.folder))]
@@ -89,7 +89,7 @@ class ModelCog(commands.GroupCog, group_name="model", group_description="The spe
     @app_commands.autocomplete(file=model_autocomplete)
     async def use(self, interaction: discord.Interaction, file: str) -> None:
         switcher = self.switcher()
-        if file == switcher.current.name:
+        if file == switcher.current.name and switcher.loaded:
             raise UserError("model.already_loaded", name=file)
         if file not in {m.name for m in await asyncio.to_thread(switcher.models)}:
             raise UserError("model.no_such_file", name=file)
@@ -98,8 +98,9 @@ class ModelCog(commands.GroupCog, group_name="model", group_description="The spe
         try:
             model = await switcher.switch(file)
         except ModelError as error:  # llama.cpp's reason, in English: it names files and settings
-            await interaction.followup.send(text_for(interaction, "model.kept", name=switcher.current.name, error=str(error)),
-                                            ephemeral=True)
+            await interaction.followup.send(
+                text_for(interaction, "model.kept", name=switcher.current.name, error=str(error)) if switcher.loaded
+                else text_for(interaction, "model.none_loaded", error=str(error)), ephemeral=True)
             return
         await interaction.followup.send(
             text_for(interaction, "model.switched_captions", previous=previous, name=model.name) if model.captions

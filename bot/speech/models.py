@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LlmConfig
+from .backends.base import BackendError
 from .llm import GgufTokenizer, LlasaModel, LoadOptions, ModelError
+from .prompt import LlasaVocab
 from .synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,26 @@ def list_models(folder: Path, llm: LlmConfig) -> list[ModelFile]:
     return [ModelFile(p, p.stat().st_size, takes_captions(p, llm)) for p in files]
 
 
+class NoModel:
+    """In place of a model that could not be loaded again after a failed switch: every job fails
+    with the reason (a closed llama.cpp model would crash the process), until /model loads one."""
+
+    capacity = 1
+
+    def __init__(self, vocab: LlasaVocab, reason: str) -> None:
+        self.vocab = vocab
+        self.reason = reason
+
+    def tokenize_text(self, text: str) -> list[int]:
+        raise BackendError(self.reason)
+
+    def generate(self, prompt: Any, sampling: Any, **_: Any) -> Any:
+        raise BackendError(self.reason)
+
+    def close(self) -> None:
+        pass
+
+
 class ModelSwitcher:
     """Swaps the synthesizer's embedded Llasa model for another GGUF in the models folder."""
 
@@ -62,6 +84,11 @@ class ModelSwitcher:
         self._run_exclusive = run_exclusive
         self.folder = llm.model_path.parent
         self.current = llm.model_path
+
+    @property
+    def loaded(self) -> bool:
+        """False only after a failed switch that could not load the previous model again either."""
+        return not isinstance(self._synthesizer.llm, NoModel)
 
     def models(self) -> list[ModelFile]:
         return list_models(self.folder, self._llm)
@@ -87,8 +114,6 @@ class ModelSwitcher:
     def _swap(self, model: ModelFile) -> None:
         synthesizer, previous = self._synthesizer, self.current
         old = synthesizer.llm
-        if not isinstance(old, LlasaModel):
-            raise ModelError("the model is managed by the generation server (backend.kind), not by this bot")
         old.close()  # first: two models at once do not fit an 8 GB GPU
         try:
             new = LlasaModel.load(model.path, self._load_options(model.path))
@@ -97,9 +122,11 @@ class ModelSwitcher:
             try:
                 synthesizer.llm = LlasaModel.load(previous, self._load_options(previous))
             except ModelError as again:
-                log.error("reloading %s failed too: %s", previous.name, again)
+                log.error("loading %s again failed too: %s", previous.name, again)
+                reason = f"no model is loaded: {model.name} and {previous.name} both failed to load; pick another with /model use"
+                synthesizer.llm = NoModel(old.vocab, reason)
                 raise ModelError(f"{error}; and loading {previous.name} again failed too ({again}): "
-                                 "fix the files and restart the bot") from error
+                                 "no model is loaded until /model use loads one") from error
             raise
         synthesizer.llm, synthesizer.captions = new, model.captions
         self.current = model.path

@@ -199,3 +199,29 @@ async def test_with_a_generation_server_model_says_the_server_manages_it(fake_di
     async with running_bot(fake_discord, synthesizer, tmp_path / "bot.db", config):
         reply = await (await fake_discord.send_interaction("model", subcommand="list", user="alice")).wait_reply()
     assert reply.ephemeral and "managed by the generation server" in reply.content
+
+
+async def test_when_the_old_model_cannot_be_loaded_again_jobs_fail_cleanly_until_another_is_picked(
+        fake_discord, tmp_path, models, tiny_codec_dir, generations):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in (CAPTIONS, BASE, "no-weights.gguf"):
+        (folder / name).write_bytes((models / name).read_bytes())
+    config = config_for(folder)
+    from bot.speech.loader import llm_options
+
+    synthesizer = Synthesizer(LlasaModel.load(config.llm.model_path, llm_options(config)),
+                              SpeechCodec.load(str(tiny_codec_dir)), captions=True)
+    async with running_bot(fake_discord, synthesizer, tmp_path / "bot.db", config) as bot:
+        (folder / CAPTIONS).write_bytes(b"GGUF gone bad")  # the loaded file is damaged on disk meanwhile
+        failed = await use(fake_discord, "no-weights.gguf")
+        handle = await fake_discord.send_interaction("say", {"text": "だめ"}, user="bob")
+        await handle.wait_deferred()
+        refused = await handle.wait_followup(timeout=60)
+        recovered = await use(fake_discord, BASE)
+        await finished(await fake_discord.send_interaction("say", {"text": "なおった"}, user="bob"))
+        now = bot.engine.synthesizer.llm
+    assert "No model is loaded now" in failed.content and "no-weights.gguf" in failed.content
+    assert "Sorry" in refused.content and not refused.attachments  # a failed job, not a crashed process
+    assert f"to **{BASE}** (base prompt format)" in recovered.content
+    assert generations.calls[-1] == (now, 1)
