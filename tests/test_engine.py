@@ -444,3 +444,21 @@ async def test_running_streams_feed_speed_samples_at_their_level(synth):
         assert list(engine.pacing.rates) == [1]
     finally:
         engine.close()
+
+
+async def test_close_settles_every_job_on_every_lane_and_ends_the_workers(lanes):
+    engine, synth = lanes
+    synth.llm.capacity = 3
+    jobs = [engine.submit(SpeechRequest(f"j{i}"), Owner(i, i)) for i in range(5)]
+    await asyncio.gather(*(j.started() for j in jobs[:3]))
+    barrier = asyncio.ensure_future(engine.run_exclusive(lambda: "never"))
+    await asyncio.sleep(0)
+    workers = list(engine._workers)
+    await asyncio.to_thread(engine.close)
+    for job in jobs:
+        with pytest.raises(JobCancelled):
+            await asyncio.wait_for(job.result(), SETTLES)
+    with pytest.raises(JobCancelled):
+        await asyncio.wait_for(barrier, SETTLES)
+    assert len(workers) == 3 and not any(t.is_alive() for t in workers)
+    assert sorted(synth.stopped_at) == ["j0", "j1", "j2"]
