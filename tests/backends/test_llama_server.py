@@ -1,6 +1,7 @@
 """The llama-server backend and the endpoint pool against real llama-server processes (tiny GGUF)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -13,7 +14,7 @@ from bot.speech.backends.llama_server import LlamaServerBackend
 from bot.speech.backends.pool import EndpointPool, ServerUnavailable
 from bot.speech.llm import FinishReason, GgufTokenizer, Sampling
 from bot.speech.prompt import build_prompt
-from tests.backends.conftest import LlamaServer, free_port
+from tests.backends.llama_server_process import LlamaServer, free_port
 from tests.tiny_llasa import write_tiny_llasa
 
 SAMPLING = Sampling(max_tokens=40, seed=11)
@@ -83,6 +84,18 @@ def test_cancel_stops_at_the_next_code_and_frees_the_slot(llama_server, tiny_tok
     assert generation.finish_reason == FinishReason.CANCELLED
     after = backend.generate(_prompt(backend), SAMPLING)
     assert len(list(after)) == SAMPLING.max_tokens
+
+
+def test_closing_the_backend_ends_a_running_take(llama_server, tiny_tokenizer) -> None:
+    backend = _backend(llama_server, tiny_tokenizer)
+    generation = backend.generate(_prompt(backend), replace(SAMPLING, max_tokens=1000))
+    next(generation)
+    backend.close()
+    with pytest.raises(BackendError, match="shutting down") as ended:
+        list(generation)
+    assert not isinstance(ended.value, ServerUnavailable)  # not the server's fault: no failover
+    with pytest.raises(BackendError):
+        list(backend.generate(_prompt(backend), SAMPLING))
 
 
 def test_only_speech_codes_come_out_and_the_prompt_arrives_unchanged(llama_server, tiny_tokenizer, tiny_llm) -> None:
@@ -208,3 +221,24 @@ def test_a_server_with_another_model_is_refused(tiny_tokenizer, tmp_path) -> Non
     finally:
         server.stop()
     assert not isinstance(refused.value, ServerUnavailable)  # a setup mistake, not an outage
+
+
+async def test_the_engine_speaks_two_guilds_at_once_through_llama_server(llama_server, tiny_tokenizer,
+                                                                         tiny_codec_dir) -> None:
+    from bot.speech.codec import SpeechCodec
+    from bot.speech.engine import Owner, SpeechEngine
+    from bot.speech.synthesizer import SpeechRequest, Synthesizer
+
+    pool = _pool([llama_server], tiny_tokenizer)
+    engine = SpeechEngine(Synthesizer(pool, SpeechCodec.load(str(tiny_codec_dir)), captions=True))
+    try:
+        sampling = Sampling(max_tokens=400, seed=5)
+        jobs = [engine.submit(SpeechRequest("こんにちは。", sampling=sampling), Owner(guild, 1)) for guild in (1, 2)]
+        await asyncio.gather(*(job.started() for job in jobs))
+        assert [engine.position(job) for job in jobs] == [0, 0]  # both running, on two slots
+        clips = await asyncio.gather(*(job.result() for job in jobs))
+    finally:
+        engine.close()
+        pool.close()
+    assert [clip.report.codes for clip in clips] == [400, 400]
+    assert all(clip.seconds > 7 for clip in clips)  # 400 codes = 8 s of speech

@@ -10,7 +10,7 @@ from bot.speech.backends.base import BackendError
 from bot.speech.backends.pool import EndpointPool
 from bot.speech.llm import LlasaModel, Sampling
 from bot.speech.loader import make_backend
-from tests.backends.conftest import free_port
+from tests.backends.llama_server_process import free_port
 
 
 def _config(tmp_path: Path, backend: str, gguf: Path | None = None) -> Path:

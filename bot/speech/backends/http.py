@@ -202,9 +202,12 @@ class EventStream:
                 self.stopped = True
                 self.close()
                 return False
-            pending = isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
-            if pending or select.select([self._sock], [], [], POLL_S)[0]:
-                break
+            try:
+                pending = isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
+                if pending or select.select([self._sock], [], [], POLL_S)[0]:
+                    break
+            except (OSError, ValueError):  # close() from another thread (shutdown)
+                raise HttpFailure(f"{self._endpoint.url}: the connection was closed") from None
             if time.monotonic() > deadline:
                 raise HttpFailure(f"{self._endpoint.url} sent nothing for {self._read_timeout:g} s")
         try:

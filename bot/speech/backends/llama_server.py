@@ -74,7 +74,7 @@ class LlamaServerBackend:
         self._streams: set[EventStream] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._ban = _speech_only_bias(tokenizer)
+        self._ban = speech_only_bias(tokenizer)
 
     def tokenize_text(self, text: str) -> list[int]:
         return self._tokenizer.tokenize_text(text)
@@ -254,7 +254,7 @@ class LlamaServerBackend:
         generation.prompt_evaluated = int(timings.get("prompt_n", 0))
 
 
-def _speech_only_bias(tokenizer: GgufTokenizer) -> bytes:
+def speech_only_bias(tokenizer: GgufTokenizer) -> bytes:
     """`logit_bias` JSON banning every id except the speech tokens and END."""
     vocab = tokenizer.vocab
     allowed = range(vocab.speech_0, vocab.speech_0 + N_SPEECH_CODES)
