@@ -29,14 +29,28 @@ def test_grows_back_by_probing_one_more_after_comfortable_samples():
     admission.observe(1, 4.0)
     admission.observe(3, 0.9)
     assert admission.limit == 2
-    for _ in range(2):
+    for _ in range(5):
         admission.observe(2, 2.0)
-    assert admission.limit == 2  # not yet: a probe needs three comfortable samples in a row
+    assert admission.limit == 2  # not yet: 3 fell behind once, so a probe needs 2 x 3 comfortable samples
     admission.observe(2, 2.0)
     assert admission.limit == 3  # the old bad news at 3 was forgotten: measure it again
     admission.observe(3, 1.4)
     assert admission.limit == 3  # fine at 3 (above the floor), not comfortable enough to probe
     assert dict(admission.speeds())[3] == 1.4
+
+
+def test_a_level_that_keeps_falling_behind_is_probed_ever_more_rarely():
+    admission = Admission(start=2, probe_after=3)
+    waits = []
+    for _ in range(3):
+        comfortable = 0
+        while admission.limit == 2:
+            admission.observe(2, 1.7)  # comfortable; the aggregate (3.4) alone predicts only 2
+            comfortable += 1
+        waits.append(comfortable)
+        admission.observe(3, 0.9)  # the probe fails: back to 2
+        assert admission.limit == 2
+    assert waits == [3, 6, 12]
 
 
 def test_forgetting_starts_over_from_the_first_limit():

@@ -3,7 +3,8 @@
 Speeds are audio seconds per wall second per stream (1.0 = real time = 50 codes/s). A level that
 measured too slow is backed off at once; the admitted count grows to what the best measured
 aggregate throughput keeps above real time with a margin, and one stream at a time past that
-when the busiest level has been comfortably fast for a few samples (a probe).
+when the busiest level has been comfortably fast for a few samples (a probe; each time a level
+fell behind, probing it again waits for twice as many).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class Admission:
         self.limit = self._start  # until measured: one stream, whose speed then says how many more fit
         self._speeds: dict[int, Learned] = {}
         self._comfortable = 0  # samples in a row at the limit fast enough to probe one more
+        self._failed: dict[int, int] = {}  # level -> times it fell behind: each doubles the wait to probe it
 
     def admitted(self, capacity: int) -> int:
         """Streams that may run at once given the backend's capacity now."""
@@ -61,12 +63,14 @@ class Admission:
         estimate.add(speed)
         assert estimate.value is not None
         if estimate.value < self.floor:
+            if streams <= self.limit:
+                self._failed[streams] = self._failed.get(streams, 0) + 1
             self.limit = max(1, min(self.limit, streams - 1))
             self._comfortable = 0
             return
         if streams >= self.limit:
             self._comfortable = self._comfortable + 1 if speed >= self.probe else 0
-            if self._comfortable >= self.probe_after:
+            if self._comfortable >= self.probe_after << min(self._failed.get(streams + 1, 0), 6):
                 self.limit = streams + 1
                 self._comfortable = 0
                 self._speeds.pop(self.limit, None)  # what it measured before is stale: measure again
