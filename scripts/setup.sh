@@ -95,6 +95,7 @@ main() {
     if [ "$LLAMA_SERVER" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then
         build_llama_server
     fi
+    if [ "${VLLM:-0}" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then bash scripts/setup-vllm.sh; fi  # vLLM in its own venv
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return
     fi
