@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LLM_REPO = "dskjal/Anime-Llasa-3B-Captions-GGUF"
 DEFAULT_LLM_FILE = "Anime-Llasa-3B-Captions.Q8_0.gguf"
+DEFAULT_HF_REPO = "NandemoGHS/Anime-Llasa-3B-Captions"  # the safetensors checkpoint, for vLLM
 
 
 class InputError(ValueError):
@@ -247,18 +248,9 @@ def _check_recognizer(config: Config) -> str:
 def download(config: Config, args: argparse.Namespace) -> int:
     """Fetch, with progress bars, everything a request needs, so that nothing is fetched while
     serving: the GGUF into models/, the codec and the voice-cloning model into the HF cache."""
-    from huggingface_hub import hf_hub_download
-
     from .speech.codec import SEMANTIC_MODEL_ID, fetch_semantic_model, locate_checkpoint
 
-    target = config.llm.model_path
-    if target.is_file():
-        print(f"{target} is already there")
-    else:
-        print(f"downloading {args.llm_file} from {args.llm_repo} to {target.parent}/ …")
-        path = hf_hub_download(args.llm_repo, args.llm_file, local_dir=target.parent)
-        if Path(path).resolve() != target.resolve():
-            print(f"note: saved as {path}; set llm.model_path to it")
+    _download_llm(config, args)
     source = config.codec.source
     if Path(source).exists():
         print(f"codec {source} is local; nothing to fetch")
@@ -270,6 +262,31 @@ def download(config: Config, args: argparse.Namespace) -> int:
     _download_recognizer(config, args.recognizer)
     print("done")
     return 0
+
+
+def _download_llm(config: Config, args: argparse.Namespace) -> None:
+    """The GGUF into llm.model_path, or for vLLM the Hugging Face checkpoint into backend.tokenizer."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    if config.backend.kind == "vllm":
+        folder = config.backend.tokenizer
+        assert folder is not None  # config validation requires it for vllm
+        if (folder / "tokenizer.json").is_file() and any(folder.glob("*.safetensors")):
+            print(f"{folder} already holds a checkpoint")
+        else:
+            print(f"downloading the checkpoint {args.hf_repo} to {folder}/ (for vLLM) …")
+            snapshot_download(args.hf_repo, local_dir=folder,
+                              allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+        print(f"serve it with: vllm serve {folder} (README, Serving many voices with vLLM)")
+        return
+    target = config.llm.model_path
+    if target.is_file():
+        print(f"{target} is already there")
+    else:
+        print(f"downloading {args.llm_file} from {args.llm_repo} to {target.parent}/ …")
+        path = hf_hub_download(args.llm_repo, args.llm_file, local_dir=target.parent)
+        if Path(path).resolve() != target.resolve():
+            print(f"note: saved as {path}; set llm.model_path to it")
 
 
 def _download_recognizer(config: Config, anyway: bool) -> None:
@@ -313,6 +330,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download the default model and codec")
     p.add_argument("--llm-repo", default=DEFAULT_LLM_REPO)
     p.add_argument("--llm-file", default=DEFAULT_LLM_FILE)
+    p.add_argument("--hf-repo", default=DEFAULT_HF_REPO,
+                   help="the Hugging Face checkpoint fetched into backend.tokenizer when backend.kind is vllm")
     p.add_argument("--recognizer", action="store_true",
                    help="also fetch the speech recognition model when recognition is off in the config")
     p.set_defaults(handler=download)

@@ -99,10 +99,11 @@ class BackendConfig:
 
     kind: Literal["llama-cpp", "llama-server", "vllm"] = "llama-cpp"
     endpoints: tuple[str, ...] = ()  # base URLs, e.g. "http://127.0.0.1:8080"
-    slots: int = 0  # generations at once per endpoint; 0: ask the server
+    slots: int = 0  # generations at once per endpoint; 0: ask the server (llama-server only)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0  # the longest silence of a server while it streams
     tokenizer: Path | None = None  # vllm: the Hugging Face checkpoint folder (tokenizer.json)
+    model: str = ""  # vllm: the served model name; "" = the one each server lists
 
     def validate(self, key: str) -> None:
         remote = self.kind != "llama-cpp"
@@ -121,6 +122,8 @@ class BackendConfig:
         _check(1 <= self.read_timeout <= 3600, f"{key}.read_timeout", "must be between 1 and 3600 seconds")
         _check(self.kind != "vllm" or self.tokenizer is not None, f"{key}.tokenizer",
                "kind 'vllm' needs the model's Hugging Face folder (with tokenizer.json) to tokenize locally")
+        _check(self.kind != "vllm" or self.slots > 0, f"{key}.slots",
+               "kind 'vllm' needs the generations at once per server (its --max-num-seqs); vLLM does not report it")
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from pathlib import Path
 from ..config import Config
 from .codec import CodecError, SpeechCodec, locate_checkpoint
 from .backends.base import GenerationBackend
-from .backends.llama_server import LlamaServerBackend, Timeouts
+from .backends.hf_tokenizer import HfTokenizer
+from .backends.http import Timeouts
+from .backends.llama_server import LlamaServerBackend
 from .backends.pool import EndpointBackend, EndpointPool
-from .llm import GgufTokenizer, LlasaModel, LoadOptions, ModelError, Sampling
+from .backends.vllm import VllmBackend
+from .llm import GgufTokenizer, LlasaModel, LoadOptions, Sampling
 from .recognizer import SpeechRecognizer
 from .synthesizer import Synthesizer
 
@@ -73,7 +76,11 @@ def make_backend(config: Config) -> GenerationBackend:
         return _started_pool([LlamaServerBackend(url, tokenizer, slots=config.backend.slots, timeouts=_timeouts(config))
                               for url in config.backend.endpoints])
     if kind == "vllm":
-        raise ModelError("backend.kind 'vllm' is not part of this version yet; use 'llama-cpp' or 'llama-server'")
+        assert config.backend.tokenizer is not None  # config validation requires it for vllm
+        hf_tokenizer = HfTokenizer.load(config.backend.tokenizer)
+        return _started_pool([VllmBackend(url, hf_tokenizer, slots=config.backend.slots, model=config.backend.model,
+                                          timeouts=_timeouts(config))
+                              for url in config.backend.endpoints])
     raise AssertionError(f"unhandled backend kind {kind!r}")  # config validation lists the kinds
 
 

@@ -24,6 +24,13 @@ _MAX_HEADER = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    connect_s: float = 5.0   # opening a connection
+    read_s: float = 60.0     # the longest silence while a stream runs (a long prompt on a busy server)
+    probe_s: float = 5.0     # one health or model request
+
+
 class HttpFailure(Exception):
     """A request failed: no connection, the connection lost or silent, or an error status."""
 
@@ -66,8 +73,19 @@ class Endpoint:
 
 def get_json(endpoint: Endpoint, path: str, *, timeout: float) -> Any:
     """GET a JSON document; HttpFailure when unreachable, not 200 or not JSON."""
+    return _json_answer(endpoint, path, urllib.request.Request(endpoint.url + path), timeout)
+
+
+def post_json(endpoint: Endpoint, path: str, body: Any, *, timeout: float) -> Any:
+    """POST a JSON body and read a JSON answer; HttpFailure as get_json."""
+    request = urllib.request.Request(endpoint.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return _json_answer(endpoint, path, request, timeout)
+
+
+def _json_answer(endpoint: Endpoint, path: str, request: urllib.request.Request, timeout: float) -> Any:
     try:
-        with urllib.request.urlopen(endpoint.url + path, timeout=timeout) as response:  # noqa: S310 (configured URL)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise HttpFailure(f"{endpoint.url}{path} answered {exc.code}: {_error_text(exc.read())}", exc.code) from None

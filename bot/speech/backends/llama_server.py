@@ -18,14 +18,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..llm import TRAINING_LENGTH, CodeGeneration, FinishReason, GgufTokenizer, Sampling, StuckCheck
 from ..prompt import N_SPEECH_CODES, SPECIAL_TOKENS
 from ..sampler import PENALTY_LAST_N
 from .base import BackendError
-from .http import Endpoint, EventStream, HttpFailure, get_json, stream_events
+from .http import Endpoint, EventStream, HttpFailure, Timeouts, get_json, stream_events
 from .pool import ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,6 @@ log = logging.getLogger(__name__)
 # The vendored llama.cpp names of the embedded chain's samplers, in its order.
 SAMPLERS = ["penalties", "top_k", "top_p", "min_p", "temperature"]
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"  # the llama.cpp that scripts/setup.sh builds llama-server from
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect_s: float = 5.0   # opening a connection
-    read_s: float = 60.0     # the longest silence while a stream runs (a long prompt on a busy server)
-    probe_s: float = 5.0     # /health, /props
 
 
 def llama_server_binary() -> Path:
