@@ -20,7 +20,7 @@ import pytest
 
 from bot.speech.backends.hf_tokenizer import HfTokenizer
 from bot.speech.backends.vllm import vllm_serve_command
-from tests.backends.conftest import free_port
+from tests.backends.llama_server_process import free_port
 from tests.tiny_hf_llasa import write_tiny_hf_llasa
 
 STARTUP_LIMIT_S = 900  # a bound on a hung start, not a speed requirement
