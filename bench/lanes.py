@@ -2,7 +2,7 @@
 
 Run from the repository root:
     .venv/bin/python -m bench.lanes [--backend embedded|llama-server] [--slots 4] [--guilds 6] [--rounds 3]
-                                    [--out bench/results/lanes.json]
+                                    [--max-tokens 150] [--out bench/results/lanes.json]
 embedded: `--slots` tiny embedded models (one llama.cpp context each, one thread) behind a
 bench-only pool, since one context runs one generation; llama-server: a real llama-server with
 `--slots` slots (LLAMA_SERVER=1 scripts/setup.sh builds it).
@@ -33,11 +33,10 @@ from bot.speech.capacity import CODES_PER_SECOND
 from bot.speech.engine import Owner, SpeechEngine
 from bot.speech.llm import CodeGeneration, GgufTokenizer, LlasaModel, LoadOptions, Sampling
 from bot.speech.synthesizer import SpeechRequest, Synthesizer
-from tests.backends.conftest import LlamaServer
+from tests.backends.llama_server_process import LlamaServer
 from tests.tiny_llasa import write_tiny_llasa
 
 TEXT = "こんにちは、今日はいい天気ですね。明日も晴れるといいですね。"
-SAMPLING = Sampling(max_tokens=150)  # 3 s of codes per sentence: the tiny model's END is rare
 
 
 class ModelPool:
@@ -90,12 +89,13 @@ def make_backend(kind: str, slots: int, work: Path, stack: ExitStack) -> Any:
     return pool
 
 
-async def run_rounds(engine: SpeechEngine, guilds: int, rounds: int) -> list[dict[str, Any]]:
+async def run_rounds(engine: SpeechEngine, guilds: int, rounds: int, max_tokens: int) -> list[dict[str, Any]]:
+    sampling = Sampling(max_tokens=max_tokens)  # the flat tiny model's END is rare: takes run to this
     results = []
     for number in range(rounds):
         peak = 0
         started = time.perf_counter()
-        jobs = [engine.submit(SpeechRequest(TEXT, sampling=SAMPLING), Owner(g + 1, g + 1)) for g in range(guilds)]
+        jobs = [engine.submit(SpeechRequest(TEXT, sampling=sampling), Owner(g + 1, g + 1)) for g in range(guilds)]
         pending = {asyncio.ensure_future(j.result()) for j in jobs}
         while pending:  # sample how many run at once while the round goes on
             peak = max(peak, engine.capacity_report().running)
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--guilds", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=150, help="codes per sentence (150: 3 s)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/lanes.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = make_backend(args.backend, args.slots, Path(work), stack)
         engine = SpeechEngine(Synthesizer(backend, random_codec(TINY_SHAPE), captions=True), per_guild=100, per_user=100)
         stack.callback(engine.close)
-        results = asyncio.run(run_rounds(engine, args.guilds, args.rounds))
+        results = asyncio.run(run_rounds(engine, args.guilds, args.rounds, args.max_tokens))
     for r in results:
         print(f"round {r['round']}: slots {r['slots']}, admitted {r['admitted']}, ran at once {r['peak_running']}, "
               f"aggregate {r['aggregate_codes_per_s']} codes/s ({r['codes']} codes in {r['wall_s']} s)")
