@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bot.speech.backends.base import GenerationBackend
@@ -33,7 +34,8 @@ TEXT = "こんにちは、今日はいい天気ですね。"
 STREAMS = (1, 2, 4, 8)
 
 
-def measure(backend: GenerationBackend, streams: int, tokens: int, reference_codes: int = 150) -> dict[str, float]:
+def measure(backend: GenerationBackend, streams: int, tokens: int, reference_codes: int = 150,
+            base: Sampling = Sampling()) -> dict[str, float]:
     """One round of `streams` generations of `tokens` codes each (a stream may end earlier at END)."""
     reference = ReferenceVoice(tuple(i * 37 % 65536 for i in range(reference_codes)), "参考の声です。")
     prompt = build_prompt(backend.vocab, backend.tokenize_text, TEXT, caption=None, reference=reference,
@@ -48,7 +50,7 @@ def measure(backend: GenerationBackend, streams: int, tokens: int, reference_cod
         try:
             start.wait()
             with gate:
-                sampling = Sampling(max_tokens=tokens, seed=1000 + i)
+                sampling = replace(base, max_tokens=tokens, seed=1000 + i)
                 for _ in backend.generate(prompt, sampling, affinity=("guild", i)):
                     counts[i] += 1
             ends[i] = time.perf_counter()
@@ -70,12 +72,13 @@ def measure(backend: GenerationBackend, streams: int, tokens: int, reference_cod
             "per_stream": sum(per_stream) / streams, "slowest_stream": min(per_stream)}
 
 
-def sweep(backend: GenerationBackend, tokens: int, rounds: int, streams: tuple[int, ...] = STREAMS) -> list[dict]:
+def sweep(backend: GenerationBackend, tokens: int, rounds: int, streams: tuple[int, ...] = STREAMS,
+          base: Sampling = Sampling()) -> list[dict]:
     """Best-of-rounds figures for each stream count, with ratios to the first."""
-    measure(backend, 1, 8)  # warm-up: first-request costs are not throughput
+    measure(backend, 1, 8, base=base)  # warm-up: first-request costs are not throughput
     rows = []
     for n in streams:
-        best = max((measure(backend, n, tokens) for _ in range(rounds)), key=lambda r: r["aggregate"])
+        best = max((measure(backend, n, tokens, base=base) for _ in range(rounds)), key=lambda r: r["aggregate"])
         rows.append(best)
     for row in rows:
         row["aggregate_ratio"] = row["aggregate"] / rows[0]["aggregate"]
@@ -142,6 +145,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (embedded or started server); 1 copes best with a busy CPU")
+    parser.add_argument("--top-k", type=int, default=Sampling().top_k, help="sampling top_k (the bot's default: 0)")
     parser.add_argument("--mask-cost", action="store_true", help="llama-server: also time logit_bias vs none")
     args = parser.parse_args()
 
@@ -156,7 +160,7 @@ def main() -> None:
             backend, kind, url = _backend(args, gguf, Path(tmp))
             if isinstance(backend, tuple):  # (backend, server we started)
                 backend, server = backend
-            rows = sweep(backend, args.tokens, args.rounds)
+            rows = sweep(backend, args.tokens, args.rounds, base=Sampling(top_k=args.top_k))
             masks = mask_cost(url, gguf, args.tokens) if args.mask_cost and url and gguf else None
             backend.close()
         finally:
@@ -193,7 +197,7 @@ def _backend(args: argparse.Namespace, gguf: Path | None, tmp: Path):
 
 
 def _report(kind: str, args: argparse.Namespace, rows: list[dict], masks: list[dict] | None) -> None:
-    print(f"\n{kind}: {args.tokens} codes per stream, best of {args.rounds} rounds")
+    print(f"\n{kind}: {args.tokens} codes per stream, top_k {args.top_k}, best of {args.rounds} rounds")
     print("streams | aggregate codes/s | ratio | per-stream codes/s | ratio | slowest stream")
     for r in rows:
         print(f"{r['streams']:7d} | {r['aggregate']:17.1f} | {r['aggregate_ratio']:5.2f} | "
@@ -203,8 +207,9 @@ def _report(kind: str, args: argparse.Namespace, rows: list[dict], masks: list[d
         for m in masks:
             print(f"{m['streams']:7d} | {m['masked']:8.1f} | {m['unmasked']:8.1f} | {m['cost'] * 100:+5.1f} %")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"backends-{kind}.json"
-    out.write_text(json.dumps({"kind": kind, "tokens": args.tokens, "rows": rows, "mask_cost": masks}, indent=1))
+    out = RESULTS / f"backends-{kind}-top_k{args.top_k}.json"
+    out.write_text(json.dumps({"kind": kind, "tokens": args.tokens, "top_k": args.top_k, "rows": rows,
+                               "mask_cost": masks}, indent=1))
     print(f"\nwritten to {out}")
 
 
