@@ -202,21 +202,26 @@ def _check_database(config: Config) -> str:
 
 
 def _check_llm(config: Config) -> str:
-    from .speech.llm import LlasaModel, Sampling
-    from .speech.loader import llm_options
+    from .speech.llm import Sampling
+    from .speech.loader import make_backend
     from .speech.prompt import build_prompt
 
     started = time.perf_counter()
-    llm = LlasaModel.load(config.llm.model_path, llm_options(config))
-    loaded = time.perf_counter() - started
-    prompt = build_prompt(llm.vocab, llm.tokenize_text, "こんにちは", caption=None, reference=None,
-                          with_system_block=config.llm.uses_captions)
-    started = time.perf_counter()
-    codes = list(llm.generate(prompt, Sampling(max_tokens=20, seed=1)))
-    rate = len(codes) / (time.perf_counter() - started)
+    llm = make_backend(config)
+    try:
+        loaded = time.perf_counter() - started
+        prompt = build_prompt(llm.vocab, llm.tokenize_text, "こんにちは", caption=None, reference=None,
+                              with_system_block=config.llm.uses_captions)
+        started = time.perf_counter()
+        codes = list(llm.generate(prompt, Sampling(max_tokens=20, seed=1)))
+        rate = len(codes) / (time.perf_counter() - started)
+    finally:
+        llm.close()
     if not codes:
         raise RuntimeError("the model produced no speech codes")
-    return f"{config.llm.model_path.name} loaded in {loaded:.1f} s, {len(codes)} codes at {rate:.1f} tok/s: {codes[:6]}…"
+    where = "" if config.backend.kind == "llama-cpp" else f" on {config.backend.kind} ({llm.capacity} slots)"
+    return (f"{config.llm.model_path.name} loaded in {loaded:.1f} s{where}, {len(codes)} codes at {rate:.1f} tok/s: "
+            f"{codes[:6]}…")
 
 
 def _check_codec(config: Config) -> str:
