@@ -42,11 +42,15 @@ class ServerSettingsCog(commands.GroupCog, group_name="server", group_descriptio
     async def show(self, interaction: discord.Interaction) -> None:
         s = await self.bot.guild_settings.get(interaction.guild_id)  # type: ignore[arg-type]
         reading = ReadingSettings.from_dict(s.reading, ignore_unknown=True)
+
+        def on_off(value: bool) -> str:
+            return text_for(interaction, "server.on") if value else text_for(interaction, "server.off")
+
         await interaction.response.send_message(text_for(
             interaction, "server.settings",
             auto_join=f"<#{s.auto_join_channel_id}>" if s.auto_join_channel_id else text_for(interaction, "server.off"),
-            announce_names=s.announce_names, pause=s.name_pause_seconds, join_leave=s.announce_join_leave,
-            only_members=s.read_only_members_in_voice, prefix=repr(s.skip_prefix),
+            announce_names=on_off(s.announce_names), pause=s.name_pause_seconds, join_leave=on_off(s.announce_join_leave),
+            only_members=on_off(s.read_only_members_in_voice), prefix=repr(s.skip_prefix),
             role=f"<@&{s.required_role_id}>" if s.required_role_id else text_for(interaction, "server.no_role"),
             queue=s.max_queue, seconds=s.max_seconds or text_for(interaction, "server.bot_limit"),
             speed=f"{s.read_speed:g}", chars=reading.max_chars,

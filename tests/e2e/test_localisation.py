@@ -32,6 +32,11 @@ async def test_a_user_whose_language_the_bot_does_not_speak_gets_the_servers(fak
     async with running_bot(fake_discord, ScriptedSynthesizer(), tmp_path / "bot.db"):
         assert await _reply(fake_discord, "voice", subcommand="clips", user="bob") == text("ja", "voice.no_clips")
         assert await _reply(fake_discord, "voice", subcommand="clips", user="carol") == "You have no cloned clips."
+        settings = await _reply(fake_discord, "server", subcommand="show", user="alice")  # en-US, the server's is ja
+        assert settings.startswith("Auto-join: off\nAnnounce names: on")
+        fake_discord.user("alice").locale = "ja"
+        settings = await _reply(fake_discord, "server", subcommand="show", user="alice")
+        assert settings.startswith("自動参加：オフ\n名前の読み上げ：オン")
 
 
 async def test_errors_raised_below_the_cogs_reach_users_in_their_language(fake_discord, tmp_path):
