@@ -56,9 +56,8 @@ def say(config: Config, args: argparse.Namespace) -> int:
     clip = synthesizer.synthesize(request)
     out.write_bytes(encode_clip(clip.samples, clip.sample_rate, fmt))
     r = clip.report
-    reasons = ", ".join(reason.value for reason in r.finish_reasons)
     print(f"wrote {out}: {clip.seconds:.2f} s at {clip.sample_rate} Hz, {r.codes} codes, "
-          f"{r.sentences} sentence(s), end: {reasons}, seeds {r.seeds}, {r.elapsed_s:.1f} s")
+          f"{r.sentences} sentence(s), {r.summary()}, seeds {r.seeds}, {r.elapsed_s:.1f} s")
     for line in _what_was_cut(sentences, r, config):
         print(f"note: {line}", file=sys.stderr)
     return 0

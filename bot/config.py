@@ -201,6 +201,29 @@ class RecognitionConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    # Failed-take detectors (bot/speech/detectors.py): a take that fails one is made again with a new
+    # seed before anyone hears it. Off: every take is played as it comes, stuck ones to the token cap.
+    enabled: bool = True
+    retries: int = 2
+    # How much of each take's start is held back and checked before any is played: 0.5 s costs no
+    # first-audio time (the codec's first window needs as much); more catches more, later.
+    hold_seconds: float = 0.5
+    # A silence inside speech longer than this is a hang, not a pause.
+    max_inner_silence_s: float = 2.0
+    # Plausible speaking rates (Japanese: ~6–9 morae a second); takes outside them are failed.
+    fastest_morae_per_s: float = 14.0
+    slowest_morae_per_s: float = 3.0
+
+    def validate(self, key: str) -> None:
+        _check(0 <= self.retries <= 10, f"{key}.retries", "must be between 0 and 10 (2 is a good value)")
+        _check(0.0 <= self.hold_seconds <= 30.0, f"{key}.hold_seconds", "must be between 0 and 30 seconds")
+        _check(0.5 <= self.max_inner_silence_s <= 30.0, f"{key}.max_inner_silence_s", "must be between 0.5 and 30 seconds")
+        _check(0.5 <= self.slowest_morae_per_s < self.fastest_morae_per_s <= 60.0, f"{key}.slowest_morae_per_s",
+               "and fastest_morae_per_s must satisfy 0.5 <= slowest < fastest <= 60")
+
+
+@dataclass(frozen=True)
 class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
@@ -210,6 +233,7 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def discord_token(self) -> str:
         """The bot token, read from the environment (never from a committed file)."""

@@ -17,6 +17,8 @@ def config_file(tmp_path: Path, model: Path, codec: Path, extra: str = "") -> Pa
         f'[llm]\nmodel_path = "{model}"\nn_gpu_layers = 0\nn_threads = 2\n'
         f'[codec]\nsource = "{codec}"\ndevice = "cpu"\n'
         f'[sampling]\nmax_tokens = 40\nseed = 3\n'
+        # Random weights never say END: their takes would all fail the detectors (tests/test_retry.py).
+        f'[quality]\nenabled = false\n'
         f'[storage]\ndatabase = "{tmp_path}/db/bot.sqlite3"\npresets_dir = "{ROOT / "presets"}"\n' + extra,
         encoding="utf-8",
     )

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from bot.speech.captions import VoiceCaption
-from bot.speech.codec import SpeechCodec
-from bot.speech.llm import FinishReason, LlasaModel, LoadOptions, Sampling
+from bot.speech.llm import FinishReason, Sampling
 from bot.speech.prompt import ReferenceVoice
-from bot.speech.synthesizer import SpeechRequest, SynthesisError, Synthesizer, Voice
+from bot.speech.synthesizer import SpeechRequest, SynthesisError, Voice
 
 SAMPLING = Sampling(max_tokens=60, seed=5)
 
@@ -52,18 +51,6 @@ def test_the_clip_length_limit_caps_generation(tiny_synthesizer):
     clip = tiny_synthesizer.synthesize(SpeechRequest("長い。" * 40, sampling=replace(SAMPLING, max_tokens=500), max_seconds=1.0))
     assert clip.report.codes == 50
     assert clip.seconds <= clip.report.longest_s <= 1.0 + 0.15  # an upper bound: a pause might have followed
-
-
-def test_a_take_that_ends_at_once_is_retried_with_a_new_seed(tiny_gguf_that_ends, tiny_codec_dir):
-    llm = LlasaModel.load(tiny_gguf_that_ends, LoadOptions(n_gpu_layers=0, n_threads=2))
-    # Every take under 1000 codes counts as failed, so all three takes are made.
-    synthesizer = Synthesizer(llm, SpeechCodec.load(str(tiny_codec_dir)), captions=True, min_codes=1000, chunk_codes=1000)
-    sampling = Sampling(max_tokens=50, temperature=1.0, top_p=1.0, repeat_penalty=1.0, seed=9)
-    clip = synthesizer.synthesize(SpeechRequest("あ", sampling=sampling))
-    assert clip.report.retries == 2
-    assert clip.report.seeds == [9, 9 + 7919, 9 + 2 * 7919]
-    assert clip.report.finish_reasons == [FinishReason.END] * 3
-    assert clip.report.codes == 6 and len(clip.samples) == 6 * 882  # the last take (6 codes) is kept
 
 
 def test_text_with_nothing_to_say_is_a_clear_error(tiny_synthesizer):

@@ -83,7 +83,8 @@ class SayCog(commands.Cog):
         heard_note = "\n" + text_for(interaction, "say.heard", heard=heard) if heard else ""
         if player is not None:
             await interaction.edit_original_response(
-                content=text_for(interaction, "say.said", seconds=clip.seconds, channel=player.channel.mention) + heard_note)
+                content=text_for(interaction, "say.said", seconds=clip.seconds, channel=player.channel.mention,
+                                 reasons=clip.report.end_reasons(), retries=clip.report.retries_note()) + heard_note)
             return
         if source is not None and with_clip:
             clip = await asyncio.to_thread(joined, source, clip)
@@ -110,10 +111,10 @@ class SayCog(commands.Cog):
             raise UserError("say.too_big", seconds=clip.seconds)
         data, used = encoded
         note = "" if used is fmt else text_for(interaction, "say.other_format", used=used.value, wanted=fmt.value)
-        reasons = ", ".join(sorted({r.value for r in clip.report.finish_reasons}))
         file = discord.File(fp=io.BytesIO(data), filename=f"speech.{used.value}")
         await interaction.edit_original_response(
-            content=text_for(interaction, "say.posted", seconds=clip.seconds, note=note, reasons=reasons,
+            content=text_for(interaction, "say.posted", seconds=clip.seconds, note=note, reasons=clip.report.end_reasons(),
+                             retries=clip.report.retries_note(),
                              seeds=", ".join(map(str, clip.report.seeds[:3]))) + extra,
             attachments=[file],
         )

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -43,7 +42,8 @@ class Sampling:
 class FinishReason(str, Enum):
     END = "end"                # the model said <|SPEECH_GENERATION_END|>
     LENGTH = "length"          # the token cap was reached
-    REPETITION = "repetition"  # the model got stuck on a few codes
+    REPETITION = "repetition"  # the model got stuck on a few codes or in a loop (detectors.LoopWatch)
+    STOPPED = "stopped"        # another detector stopped the take (too long, silent, undecodable)
     CANCELLED = "cancelled"
 
 
@@ -182,7 +182,6 @@ class LlasaModel:
         generation.prompt_reused, generation.prompt_evaluated = reused, len(prompt) - reused
         llama.eval(prompt[reused:])  # type: ignore[attr-defined]
         sampler = WindowSampler(*self._window, sampling, seed, blocked=self._blocked)
-        stuck = StuckCheck()
         count = 0
         while True:
             token = sampler.sample(self._last_logits())
@@ -194,9 +193,6 @@ class LlasaModel:
                 return
             yield code
             count += 1
-            if stuck.stuck(code):
-                generation.finish_reason = FinishReason.REPETITION
-                return
             if count >= cap:
                 generation.finish_reason = FinishReason.LENGTH
                 return
@@ -237,18 +233,6 @@ class LlasaModel:
             self._logits_row = np.ctypeslib.as_array(pointer, shape=(self._window[1],))
             self._logits_at = address
         return self._logits_row
-
-
-class StuckCheck:
-    """The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model."""
-
-    def __init__(self) -> None:
-        self._recent: deque[int] = deque(maxlen=100)
-
-    def stuck(self, code: int) -> bool:
-        """Remember code; True once the last 100 codes hold fewer than 20 distinct values."""
-        self._recent.append(code)
-        return len(self._recent) == self._recent.maxlen and len(set(self._recent)) < 20
 
 
 class GgufTokenizer:

@@ -14,6 +14,7 @@ from .backends.pool import EndpointBackend, EndpointPool
 from .backends.vllm import VllmBackend
 from .llm import GgufTokenizer, LlasaModel, LoadOptions, Sampling
 from .recognizer import SpeechRecognizer
+from .detectors import CODES_PER_SECOND, Thresholds
 from .synthesizer import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,11 @@ def load_synthesizer(config: Config) -> Synthesizer:
         local_files_only=config.codec.local_files_only,
         batch_streams=llm.capacity != 1,  # many lanes (a pool reads 0 until its servers answer)
     )
-    return Synthesizer(llm, codec, captions=config.llm.uses_captions, instruction=config.llm.instruction)
+    q = config.quality
+    thresholds = Thresholds(max_inner_silence_s=q.max_inner_silence_s, fastest_morae_per_s=q.fastest_morae_per_s,
+                            slowest_morae_per_s=q.slowest_morae_per_s) if q.enabled else None
+    return Synthesizer(llm, codec, captions=config.llm.uses_captions, instruction=config.llm.instruction,
+                       retries=q.retries, hold_codes=round(q.hold_seconds * CODES_PER_SECOND), thresholds=thresholds)
 
 
 def make_backend(config: Config) -> GenerationBackend:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 
-from ..llm import TRAINING_LENGTH, CodeGeneration, FinishReason, GgufTokenizer, Sampling, StuckCheck
+from ..llm import TRAINING_LENGTH, CodeGeneration, FinishReason, GgufTokenizer, Sampling
 from ..prompt import N_SPEECH_CODES, SPECIAL_TOKENS
 from ..sampler import PENALTY_LAST_N
 from .base import BackendError
@@ -167,7 +167,6 @@ class LlamaServerBackend:
         started = time.perf_counter()
         stream = self._open(self._request(prompt, sampling, seed, cap), should_stop)
         events = iter(stream)
-        stuck = StuckCheck()
         count = 0
         try:
             for event in events:
@@ -182,9 +181,6 @@ class LlamaServerBackend:
                         return
                     yield code
                     count += 1
-                    if stuck.stuck(code):
-                        generation.finish_reason = FinishReason.REPETITION
-                        return
                     if count >= cap:  # the server's n_predict too: its closing event follows
                         generation.finish_reason = FinishReason.LENGTH
                         self._read_timings(events, generation)
