@@ -22,7 +22,6 @@ import os
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 
@@ -186,7 +185,6 @@ class VllmBackend:
         started = time.perf_counter()
         stream = self._open(self._request(prompt, sampling, seed, cap), should_stop)
         events = iter(stream)  # one reader of the socket, also for the closing event
-        recent: deque[int] = deque(maxlen=100)
         count = 0
         try:
             for event in events:
@@ -202,11 +200,6 @@ class VllmBackend:
                             return
                         yield code
                         count += 1
-                        recent.append(code)
-                        # The seed's rule: 100 codes with fewer than 20 distinct values is a stuck model.
-                        if len(recent) == recent.maxlen and len(set(recent)) < 20:
-                            generation.finish_reason = FinishReason.REPETITION
-                            return
                         if count >= cap:
                             generation.finish_reason = FinishReason.LENGTH
                             self._finish(events, generation)
