@@ -208,7 +208,7 @@ async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool 
 
 def run_bot(config: Config) -> int:
     """Check what users can get wrong, load the models once, then serve until SIGINT or SIGTERM."""
-    from .speech.loader import load_recognizer, load_synthesizer
+    from .speech.loader import load_recognizer, load_synthesizer, verify_takes
 
     # Everything that can fail on a setting fails here, before minutes of model loading.
     token = config.discord_token()
@@ -218,6 +218,8 @@ def run_bot(config: Config) -> int:
     _load_opus()
     synthesizer = load_synthesizer(config)
     recognizer = load_recognizer(config)
+    if recognizer is not None:
+        verify_takes(synthesizer, recognizer, config.recognition.max_cer)
     try:
         asyncio.run(_serve_config(config, synthesizer, recognizer, presets, token))
     except discord.LoginFailure:

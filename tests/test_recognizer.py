@@ -114,3 +114,28 @@ def test_start_up_with_recognition_on_and_no_model_says_so_once_and_goes_on(tmp_
         "speech recognition is off: the speech recognition model litagin/anime-whisper is not downloaded; "
         "run `python -m bot download` once with recognition.enabled = true"]
     assert any(m.startswith("cannot reach Discord (") for m in messages)
+
+
+def test_start_up_with_recognition_on_adds_the_recognition_check_to_the_synthesizer(tmp_path, monkeypatch):
+    import discord.http
+    from huggingface_hub import constants
+
+    from bot.__main__ import main
+    from bot.speech.verify import RecognitionCheck
+    from tests.fakes import ScriptedSynthesizer
+    from tests.test_startup import config_with_database
+
+    cache = cached_tiny_whisper(tmp_path / "hf")
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    synthesizer = ScriptedSynthesizer()
+    synthesizer.checks = ()  # as the real Synthesizer has, before recognition is added
+    monkeypatch.setattr("bot.speech.loader.load_synthesizer", lambda config: synthesizer)
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:1/api/v10")  # nothing listens on port 1
+    config = config_with_database(tmp_path, tmp_path / "bot.sqlite3")
+    config.write_text(config.read_text() + f'[recognition]\nenabled = true\nmodel = "{TINY_WHISPER_ID}"\n'
+                      'device = "cpu"\nmax_cer = 0.2\n')
+    assert main(["-c", str(config), "run"]) == 2  # Discord is out of reach; the models were loaded
+    [check] = synthesizer.checks
+    assert isinstance(check, RecognitionCheck) and check.max_cer == 0.2

@@ -114,3 +114,13 @@ def load_recognizer(config: Config) -> SpeechRecognizer | None:
         return None
     log.info("speech recognition: %s on %s (takes are checked; /voice clone transcribes clips)", settings.model, device)
     return recognizer
+
+
+def verify_takes(synthesizer: Synthesizer, recognizer: SpeechRecognizer, max_cer: float) -> None:
+    """Add speech recognition to the checks every take must pass (best of N by reading CER).
+
+    Called after both are loaded: the recogniser loads last, so an optional model can never take
+    the memory the required ones need, and it is added before any request is served."""
+    from .verify import RecognitionCheck
+
+    synthesizer.checks = (*synthesizer.checks, RecognitionCheck(recognizer, max_cer))
