@@ -24,13 +24,16 @@ from bot.speech.engine import JobCancelled, JobState
 from bot.speech.llm import CodeGeneration, Sampling
 from bot.speech.loader import load_synthesizer
 from bot.speech.synthesizer import Synthesizer
-from tests.backends.conftest import LlamaServer, llama_server, make_llama_server  # noqa: F401  (fixtures)
+from tests.backends.conftest import llama_server, make_llama_server  # noqa: F401  (fixtures)
+from tests.backends.llama_server_process import LlamaServer
 from tests.e2e.harness import running_bot
 from tests.fakediscord import FakeDiscord, FakeGuild
 
 HOLD_LIMIT_S = 120  # bounds on a hung test, not speed requirements
 WAIT_LIMIT_S = 120
 HELD_AT = 20  # codes a held generation has yielded when it stops to wait
+# Codes per message: short, as the tiny GGUF makes ~15 codes/s on a busy 2-core machine.
+SHORT = Sampling(max_tokens=60)
 # Every stream the backend can run is admitted at once, whatever this machine's measured speed.
 ALL_LANES = Admission(start=64, floor=0.0)
 
@@ -147,7 +150,7 @@ async def test_two_guilds_are_spoken_at_once_through_the_server(served, tmp_path
     synthesizer, tap = served
     async with FakeDiscord(guilds=2) as fake:
         first, second = fake.guilds
-        async with running_bot(fake, synthesizer, tmp_path / "bot.db", admission=ALL_LANES) as bot:
+        async with running_bot(fake, synthesizer, tmp_path / "bot.db", admission=ALL_LANES, sampling=SHORT) as bot:
             await join_voice(fake, first)
             await join_voice(fake, second)
             releases = [tap.hold(lane(first)), tap.hold(lane(second))]
@@ -165,8 +168,8 @@ async def test_two_guilds_are_spoken_at_once_through_the_server(served, tmp_path
             played = [bot.players[g.id].last_played for g in (first, second)]
     assert bot.engine.capacity_report().lanes == 4  # the server's -np 4, read by the loader's pool
     assert running == 2 and tap.most_open >= 2 and decoding == 2
-    assert [c.report.codes for c in clips] == [200, 200]  # the harness caps sampling at 200 codes
-    assert [tap.codes[lane(g)] for g in (first, second)] == [200, 200]
+    assert [c.report.codes for c in clips] == [SHORT.max_tokens] * 2
+    assert [tap.codes[lane(g)] for g in (first, second)] == [SHORT.max_tokens] * 2
     for clip, heard, guild in zip(clips, played, (first, second)):
         assert heard.frames == round(clip.seconds / 0.02)
         assert len(fake.voice[guild].audio_packets) == heard.frames + heard.underruns
@@ -176,7 +179,7 @@ async def test_skip_stops_one_guilds_generation_while_the_other_keeps_speaking(s
     synthesizer, tap = served
     async with FakeDiscord(guilds=2) as fake:
         skipped, speaking = fake.guilds
-        async with running_bot(fake, synthesizer, tmp_path / "bot.db", admission=ALL_LANES) as bot:
+        async with running_bot(fake, synthesizer, tmp_path / "bot.db", admission=ALL_LANES, sampling=SHORT) as bot:
             await join_voice(fake, skipped)
             await join_voice(fake, speaking)
             before = tap.codes[lane(skipped)]
@@ -195,16 +198,16 @@ async def test_skip_stops_one_guilds_generation_while_the_other_keeps_speaking(s
             heard = bot.players[speaking.id].last_played
     # The backend checks for a stop after every code: at most the one in flight comes after it.
     assert tap.codes[lane(skipped)] - at_skip <= 1
-    assert tap.codes[lane(skipped)] - before < 200
+    assert tap.codes[lane(skipped)] - before < SHORT.max_tokens
     assert reply.text == text("en", "skip.skipped")
-    assert clip.report.codes == 200 and heard.frames == round(clip.seconds / 0.02)
+    assert clip.report.codes == SHORT.max_tokens and heard.frames == round(clip.seconds / 0.02)
 
 
 async def test_a_server_killed_mid_message_is_logged_clearly_and_the_next_message_is_spoken(
         make_llama_server, tiny_gguf, tiny_codec_dir, tmp_path, caplog):  # noqa: F811
     server: LlamaServer = make_llama_server()
     synthesizer, tap = served_synthesizer(tmp_path, tiny_gguf, tiny_codec_dir, server.url)
-    # Long takes, so that the server is still generating when it is killed.
+    # A long take, so that the server is still generating when it is killed.
     sampling = Sampling(max_tokens=1500)
     try:
         async with FakeDiscord(guilds=1) as fake:
@@ -221,9 +224,10 @@ async def test_a_server_killed_mid_message_is_logged_clearly_and_the_next_messag
                     await broken.result()
                 cut_off = tap.codes[lane(guild)]
                 server.start()  # restarted on the same port: the pool probes it when nothing is in service
+                bot.default_sampling = SHORT
                 after = await speak(fake, bot, guild, "こんばんは")
                 clip = await after.result()
-                await fake.voice[guild].wait_for_audio(seconds=clip.seconds / 2, timeout=WAIT_LIMIT_S)
+                await fake.voice[guild].wait_for_audio(seconds=0.5, timeout=WAIT_LIMIT_S)
     finally:
         close_synthesizer(synthesizer)
     failures = [r for r in caplog.records if r.name == "bot.speech.engine" and r.levelno >= logging.ERROR]
