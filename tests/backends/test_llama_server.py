@@ -52,23 +52,26 @@ def test_the_backend_reads_slots_from_the_server(llama_server, tiny_tokenizer) -
 
 def test_two_guilds_generate_at_once(llama_server, tiny_tokenizer) -> None:
     pool = _pool([llama_server], tiny_tokenizer)
+    long = replace(SAMPLING, max_tokens=1000)  # still running on the server while we look
+    stop = False
     try:
         prompt = _prompt(pool)
-        first = pool.generate(prompt, SAMPLING, affinity=("guild", 1))
-        second = pool.generate(prompt, replace(SAMPLING, seed=12), affinity=("guild", 2))
+        first = pool.generate(prompt, long, should_stop=lambda: stop, affinity=("guild", 1))
+        second = pool.generate(prompt, replace(long, seed=12), should_stop=lambda: stop, affinity=("guild", 2))
         codes: dict[int, list[int]] = {1: [], 2: []}
         # Interleaved in one thread: both streams are open on the server at the same time.
-        for _ in range(SAMPLING.max_tokens):
+        for _ in range(10):
             codes[1].append(next(first))
             codes[2].append(next(second))
             if len(codes[1]) == 5:
                 assert _busy_slots(llama_server) == 2
+        stop = True
         assert list(first) == [] and list(second) == []
     finally:
         pool.close()
-    assert len(codes[1]) == len(codes[2]) == SAMPLING.max_tokens
+    assert len(codes[1]) == len(codes[2]) == 10
     assert codes[1] != codes[2]
-    assert first.finish_reason == second.finish_reason == FinishReason.LENGTH
+    assert first.finish_reason == second.finish_reason == FinishReason.CANCELLED
 
 
 def test_cancel_stops_at_the_next_code_and_frees_the_slot(llama_server, tiny_tokenizer) -> None:
@@ -225,12 +228,15 @@ def test_a_server_with_another_model_is_refused(tiny_tokenizer, tmp_path) -> Non
 
 async def test_the_engine_speaks_two_guilds_at_once_through_llama_server(llama_server, tiny_tokenizer,
                                                                          tiny_codec_dir) -> None:
+    from bot.speech.capacity import Admission
     from bot.speech.codec import SpeechCodec
     from bot.speech.engine import Owner, SpeechEngine
     from bot.speech.synthesizer import SpeechRequest, Synthesizer
 
     pool = _pool([llama_server], tiny_tokenizer)
-    engine = SpeechEngine(Synthesizer(pool, SpeechCodec.load(str(tiny_codec_dir)), captions=True))
+    # Admission starts at two streams: this slow CPU must not make the engine measure its way down first.
+    engine = SpeechEngine(Synthesizer(pool, SpeechCodec.load(str(tiny_codec_dir)), captions=True),
+                          admission=Admission(start=2))
     try:
         sampling = Sampling(max_tokens=400, seed=5)
         jobs = [engine.submit(SpeechRequest("こんにちは。", sampling=sampling), Owner(guild, 1)) for guild in (1, 2)]
