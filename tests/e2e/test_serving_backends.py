@@ -26,8 +26,14 @@ from bot.speech.loader import load_synthesizer
 from bot.speech.synthesizer import Synthesizer
 from tests.backends.conftest import llama_server, make_llama_server  # noqa: F401  (fixtures)
 from tests.backends.llama_server_process import LlamaServer
+from tests.backends.vllm_server import (  # noqa: F401  (fixtures)
+    MAX_NUM_SEQS, VllmServer, tiny_hf_llasa, tiny_hf_llasa_that_ends, vllm_servers,
+)
 from tests.e2e.harness import running_bot
 from tests.fakediscord import FakeDiscord, FakeGuild
+
+# Starting vLLM on two busy cores takes minutes: the first vLLM test waits for the servers.
+pytestmark = pytest.mark.timeout(1500)
 
 HOLD_LIMIT_S = 120  # bounds on a hung test, not speed requirements
 WAIT_LIMIT_S = 120
@@ -94,17 +100,24 @@ class Tap:
                 self.open -= 1
 
 
-def served_synthesizer(tmp_path: Path, gguf: Path, codec_dir: Path, *endpoints: str) -> tuple[Synthesizer, Tap]:
-    """The speech stack as the product loads it from a config naming llama-server endpoints."""
+def served_synthesizer(tmp_path: Path, gguf: Path, codec_dir: Path, backend: str) -> tuple[Synthesizer, Tap]:
+    """The speech stack as the product loads it from a config with this [backend] table."""
     config = tmp_path / "config.toml"
-    urls = ", ".join(f'"{url}"' for url in endpoints)
     config.write_text(f'[llm]\nmodel_path = "{gguf}"\ncaptions = "yes"\n'
-                      f'[codec]\nsource = "{codec_dir}"\ndevice = "cpu"\n'
-                      f'[backend]\nkind = "llama-server"\nendpoints = [{urls}]\n', encoding="utf-8")
+                      f'[codec]\nsource = "{codec_dir}"\ndevice = "cpu"\n[backend]\n{backend}', encoding="utf-8")
     synthesizer = load_synthesizer(load_config(config))
     tap = Tap(synthesizer.llm)
     synthesizer.llm = tap
     return synthesizer, tap
+
+
+def llama_server_table(*servers: LlamaServer) -> str:
+    return 'kind = "llama-server"\nendpoints = [' + ", ".join(f'"{s.url}"' for s in servers) + "]\n"
+
+
+def vllm_table(model: Path, *servers: VllmServer) -> str:
+    return (f'kind = "vllm"\nslots = {MAX_NUM_SEQS}\ntokenizer = "{model}"\n'
+            'endpoints = [' + ", ".join(f'"{s.url}"' for s in servers) + "]\n")
 
 
 def close_synthesizer(synthesizer: Synthesizer) -> None:
@@ -112,9 +125,14 @@ def close_synthesizer(synthesizer: Synthesizer) -> None:
     synthesizer.codec.close()
 
 
-@pytest.fixture(scope="module")
-def served(llama_server, tiny_gguf, tiny_codec_dir, tmp_path_factory) -> Iterator[tuple[Synthesizer, Tap]]:  # noqa: F811
-    synthesizer, tap = served_synthesizer(tmp_path_factory.mktemp("served"), tiny_gguf, tiny_codec_dir, llama_server.url)
+@pytest.fixture(scope="module", params=["llama-server", "vllm"])
+def served(request, tiny_gguf, tiny_codec_dir, tmp_path_factory) -> Iterator[tuple[Synthesizer, Tap]]:
+    """The bot's speech stack on one real server of each kind (vLLM: the model that never ends by itself)."""
+    if request.param == "llama-server":
+        backend = llama_server_table(request.getfixturevalue("llama_server"))
+    else:
+        backend = vllm_table(request.getfixturevalue("tiny_hf_llasa"), request.getfixturevalue("vllm_servers")[0])
+    synthesizer, tap = served_synthesizer(tmp_path_factory.mktemp("served"), tiny_gguf, tiny_codec_dir, backend)
     yield synthesizer, tap
     close_synthesizer(synthesizer)
 
@@ -166,7 +184,8 @@ async def test_two_guilds_are_spoken_at_once_through_the_server(served, tmp_path
             for guild in (first, second):
                 await fake.voice[guild].wait_until_silent(timeout=WAIT_LIMIT_S)
             played = [bot.players[g.id].last_played for g in (first, second)]
-    assert bot.engine.capacity_report().lanes == 4  # the server's -np 4, read by the loader's pool
+    # llama-server: its -np 4, read from the server; vLLM: backend.slots.
+    assert bot.engine.capacity_report().lanes == synthesizer.llm.capacity in (4, MAX_NUM_SEQS)
     assert running == 2 and tap.most_open >= 2 and decoding == 2
     assert [c.report.codes for c in clips] == [SHORT.max_tokens] * 2
     assert [tap.codes[lane(g)] for g in (first, second)] == [SHORT.max_tokens] * 2
@@ -203,10 +222,10 @@ async def test_skip_stops_one_guilds_generation_while_the_other_keeps_speaking(s
     assert clip.report.codes == SHORT.max_tokens and heard.frames == round(clip.seconds / 0.02)
 
 
-async def test_a_server_killed_mid_message_is_logged_clearly_and_the_next_message_is_spoken(
+async def test_a_llama_server_killed_mid_message_fails_it_clearly_and_the_next_message_after_a_restart_is_spoken(
         make_llama_server, tiny_gguf, tiny_codec_dir, tmp_path, caplog):  # noqa: F811
     server: LlamaServer = make_llama_server()
-    synthesizer, tap = served_synthesizer(tmp_path, tiny_gguf, tiny_codec_dir, server.url)
+    synthesizer, tap = served_synthesizer(tmp_path, tiny_gguf, tiny_codec_dir, llama_server_table(server))
     # A long take, so that the server is still generating when it is killed.
     sampling = Sampling(max_tokens=1500)
     try:
@@ -234,4 +253,39 @@ async def test_a_server_killed_mid_message_is_logged_clearly_and_the_next_messag
     assert [f"guild {guild.id}" in r.getMessage() for r in failures] == [True]
     assert "stopped in the middle of this message" in str(failures[0].exc_info[1])
     assert HELD_AT <= cut_off < sampling.max_tokens  # the message was cut off where the server died
+    assert clip.report.codes > 0 and tap.codes[lane(guild)] - cut_off == clip.report.codes
+
+
+# -- last: kills the module's first vLLM server -------------------------------------------------
+
+async def test_a_vllm_server_killed_mid_message_fails_it_clearly_and_the_next_message_moves_on(
+        vllm_servers, tiny_hf_llasa, tiny_gguf, tiny_codec_dir, tmp_path, caplog):  # noqa: F811
+    doomed, other = vllm_servers  # the random model, and one that ends by itself after ~40 codes
+    synthesizer, tap = served_synthesizer(tmp_path, tiny_gguf, tiny_codec_dir, vllm_table(tiny_hf_llasa, doomed, other))
+    sampling = Sampling(max_tokens=1500)  # a long take, so that the server is still generating when it is killed
+    try:
+        async with FakeDiscord(guilds=1) as fake:
+            guild = fake.guild
+            async with running_bot(fake, synthesizer, tmp_path / "bot.db", admission=ALL_LANES,
+                                   sampling=sampling) as bot:
+                await join_voice(fake, guild)
+                release = tap.hold(lane(guild))
+                broken = await speak(fake, bot, guild, "こんにちは")  # equal free slots: the first server
+                await until(lambda: tap.codes[lane(guild)] == HELD_AT, "the generation to be mid-stream")
+                doomed.kill()
+                release.set()
+                with pytest.raises(BackendError, match="stopped in the middle of this message"):
+                    await broken.result()
+                cut_off = tap.codes[lane(guild)]
+                bot.default_sampling = SHORT
+                after = await speak(fake, bot, guild, "こんばんは")
+                clip = await after.result()
+                await fake.voice[guild].wait_for_audio(seconds=clip.seconds / 2, timeout=WAIT_LIMIT_S)
+                live = synthesizer.llm.backend.live()
+    finally:
+        close_synthesizer(synthesizer)
+    failures = [r for r in caplog.records if r.name == "bot.speech.engine" and r.levelno >= logging.ERROR]
+    assert [f"guild {guild.id}" in r.getMessage() for r in failures] == [True]
+    assert "stopped in the middle of this message" in str(failures[0].exc_info[1])
+    assert HELD_AT <= cut_off < sampling.max_tokens and live == [other.url]
     assert clip.report.codes > 0 and tap.codes[lane(guild)] - cut_off == clip.report.codes
