@@ -4,6 +4,7 @@ from __future__ import annotations
 from discord import app_commands
 
 from .i18n import UserFacing, text
+from .speech.backends.base import BackendError
 from .speech.codec import CodecError
 
 
@@ -13,8 +14,8 @@ class UserError(UserFacing):
 
 # Every error a user can cause carries a message key (UserFacing: engine queues, uploads, clips,
 # store limits, dictionary and settings input, captions). A CodecError that is not one is the
-# operator's set-up, shown as it is.
-USER_ERRORS: tuple[type[BaseException], ...] = (UserFacing, CodecError)
+# operator's set-up, shown as it is; so is a BackendError (a speech server down), worded for users.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserFacing, CodecError, BackendError)
 
 
 def user_message(error: BaseException, lang: str) -> str:

@@ -222,7 +222,7 @@ async def test_skip_stops_one_guilds_generation_while_the_other_keeps_speaking(s
     assert clip.report.codes == SHORT.max_tokens and heard.frames == round(clip.seconds / 0.02)
 
 
-async def test_a_llama_server_killed_mid_message_fails_it_clearly_and_the_next_message_after_a_restart_is_spoken(
+async def test_a_llama_server_killed_mid_say_answers_it_clearly_and_the_next_message_after_a_restart_is_spoken(
         make_llama_server, tiny_gguf, tiny_codec_dir, tmp_path, caplog):  # noqa: F811
     server: LlamaServer = make_llama_server()
     synthesizer, tap = served_synthesizer(tmp_path, tiny_gguf, tiny_codec_dir, llama_server_table(server))
@@ -235,12 +235,11 @@ async def test_a_llama_server_killed_mid_message_fails_it_clearly_and_the_next_m
                                    sampling=sampling) as bot:
                 await join_voice(fake, guild)
                 release = tap.hold(lane(guild))
-                broken = await speak(fake, bot, guild, "こんにちは")
+                said = await fake.send_interaction("say", {"text": "こんにちは"}, user="alice", guild=guild)
                 await until(lambda: tap.codes[lane(guild)] == HELD_AT, "the generation to be mid-stream")
                 server.kill()
                 release.set()
-                with pytest.raises(BackendError, match="stopped in the middle of this message"):
-                    await broken.result()
+                answer = await said.wait_followup(timeout=WAIT_LIMIT_S)
                 cut_off = tap.codes[lane(guild)]
                 server.start()  # restarted on the same port: the pool probes it when nothing is in service
                 bot.default_sampling = SHORT
@@ -252,6 +251,7 @@ async def test_a_llama_server_killed_mid_message_fails_it_clearly_and_the_next_m
     failures = [r for r in caplog.records if r.name == "bot.speech.engine" and r.levelno >= logging.ERROR]
     assert [f"guild {guild.id}" in r.getMessage() for r in failures] == [True]
     assert "stopped in the middle of this message" in str(failures[0].exc_info[1])
+    assert answer.text == "The speech server stopped in the middle of this message; try it again"
     assert HELD_AT <= cut_off < sampling.max_tokens  # the message was cut off where the server died
     assert clip.report.codes > 0 and tap.codes[lane(guild)] - cut_off == clip.report.codes
 
