@@ -1,7 +1,7 @@
 """What decoding B streams' steady-state windows in one batched call costs against one by one.
 
 Run from the repository root:
-    .venv/bin/python -m bench.codec_batch [--streams 1 2 4 8 16] [--device cuda] [--dtype float16]
+    .venv/bin/python -m bench.codec_batch [--streams 1 2 4 8 16] [--threads N] [--device cuda] [--dtype float16]
 Prints, for the full-size random decoder, milliseconds per window one by one and batched, their
 ratio, and the largest absolute difference between a window's batched and its own decode.
 Windows are the default schedule's steady-state length (context + max_step + fade + lookahead).
@@ -62,7 +62,10 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--window", type=int, default=WINDOW, help="codes per window")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each (best kept)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, {args.dtype}, "
           f"{args.shape} decoder, windows of {args.window} codes")
     codec = random_codec(SHAPES[args.shape], args.device, DTYPES[args.dtype])
@@ -75,7 +78,7 @@ def main() -> None:
         print(f" {streams:7d} | {row['one_by_one_ms_per_window']:19.1f} | {row['batched_ms_per_window']:17.1f}"
               f" | {row['ratio']:5.2f} | {row['max_abs_diff']:.2e}")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"codec_batch_{args.device}_{args.dtype}_{args.shape}.json"
+    out = RESULTS / f"codec_batch_{args.device}_{args.dtype}_{args.shape}_{torch.get_num_threads()}t.json"
     out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1), encoding="utf-8")
     print(f"written to {out}")
 
