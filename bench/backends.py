@@ -8,6 +8,7 @@ code, what that listener gets), each also as a ratio to one stream. Best of --ro
 Run:
   .venv/bin/python -m bench.backends --backend llama-server        # starts llama-server (tiny GGUF)
   .venv/bin/python -m bench.backends --backend llama-cpp           # the embedded model (tiny GGUF)
+  .venv/bin/python -m bench.backends --backend vllm                # starts vllm serve (tiny HF Llasa)
   .venv/bin/python -m bench.backends --backend llama-server --url http://127.0.0.1:8080 --model x.gguf
   .venv/bin/python -m bench.backends --config config.toml          # any backend a config builds
   .venv/bin/python -m bench.backends --backend llama-server --mask-cost   # also: logit_bias vs none
@@ -138,7 +139,7 @@ def _timed_threads(n: int, fn: Callable[[int], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["llama-cpp", "llama-server"], default="llama-server")
+    parser.add_argument("--backend", choices=["llama-cpp", "llama-server", "vllm"], default="llama-server")
     parser.add_argument("--config", type=Path, help="build the backend from this config file instead")
     parser.add_argument("--url", help="an llama-server already running (with --model: its GGUF)")
     parser.add_argument("--model", type=Path, help="the GGUF (default: a tiny random Llasa)")
@@ -184,6 +185,8 @@ def _backend(args: argparse.Namespace, gguf: Path | None, tmp: Path):
         return make_backend(config), config.backend.kind, url
     if args.backend == "llama-cpp":
         return LlasaModel.load(gguf, LoadOptions(n_gpu_layers=0, n_threads=args.threads)), "llama-cpp", None
+    if args.backend == "vllm":
+        return _vllm(args, tmp), "vllm", None
     server = None
     url = args.url
     if url is None:
@@ -194,6 +197,25 @@ def _backend(args: argparse.Namespace, gguf: Path | None, tmp: Path):
     pool = EndpointPool([LlamaServerBackend(url, GgufTokenizer.load(gguf))])
     pool.start()
     return ((pool, server) if server else pool), "llama-server", url
+
+
+def _vllm(args: argparse.Namespace, tmp: Path):
+    """A pool on --url (--model: the checkpoint folder it serves), or on a vllm serve of a tiny HF Llasa we start."""
+    from bot.speech.backends.hf_tokenizer import HfTokenizer
+    from bot.speech.backends.pool import EndpointPool
+    from bot.speech.backends.vllm import VllmBackend
+    from tests.backends.vllm_server import MAX_NUM_SEQS, VllmServer
+
+    folder, server, url = args.model, None, args.url
+    if url is None:
+        from tests.tiny_hf_llasa import write_tiny_hf_llasa
+
+        folder = write_tiny_hf_llasa(tmp / "tiny-hf-llasa")
+        server = VllmServer(folder, tmp).launch().wait_ready()
+        url = server.url
+    pool = EndpointPool([VllmBackend(url, HfTokenizer.load(folder), slots=MAX_NUM_SEQS)])
+    pool.start()
+    return (pool, server) if server else pool
 
 
 def _report(kind: str, args: argparse.Namespace, rows: list[dict], masks: list[dict] | None) -> None:
