@@ -326,14 +326,16 @@ class Synthesizer:
             pending.append(code)
             if hold is None or take.codes < hold or len(pending) < self.chunk_codes:
                 continue
-            audio, failure = self._decode(lambda: stream.push(pending))
-            pending = []
-            if failure is None and len(audio):
-                heard.append(audio)
-                take.heard = True
-                yield audio
-                if self.thresholds is not None and len(heard) > 1:
-                    failure = inner_silence(np.concatenate(heard), self.sample_rate, self.thresholds)
+            # A released hold goes in chunk by chunk: the codec's first window stays small (first audio sooner).
+            while len(pending) >= self.chunk_codes and failure is None:
+                piece, pending = pending[:self.chunk_codes], pending[self.chunk_codes:]
+                audio, failure = self._decode(lambda: stream.push(piece))
+                if failure is None and len(audio):
+                    heard.append(audio)
+                    take.heard = True
+                    yield audio
+                    if self.thresholds is not None and len(heard) > 1:
+                        failure = inner_silence(np.concatenate(heard), self.sample_rate, self.thresholds)
             if failure is not None:
                 tripped.append(failure)
         take.seed = generation.seed
