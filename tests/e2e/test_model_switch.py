@@ -222,6 +222,7 @@ async def test_when_the_old_model_cannot_be_loaded_again_jobs_fail_cleanly_until
         await finished(await fake_discord.send_interaction("say", {"text": "なおった"}, user="bob"))
         now = bot.engine.synthesizer.llm
     assert "No model is loaded now" in failed.content and "no-weights.gguf" in failed.content
-    assert "Sorry" in refused.content and not refused.attachments  # a failed job, not a crashed process
+    # A failed job that says why, not a crashed process.
+    assert "No model is loaded" in refused.content and "/model use" in refused.content and not refused.attachments
     assert f"to **{BASE}** (base prompt format)" in recovered.content
     assert generations.calls[-1] == (now, 1)
