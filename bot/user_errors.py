@@ -26,6 +26,8 @@ def user_message(error: BaseException, lang: str) -> str:
         message = text(lang, "errors.guild_only")
     elif isinstance(error, app_commands.MissingPermissions):
         message = text(lang, "errors.missing_permissions", permissions=", ".join(error.missing_permissions))
+    elif isinstance(error, (CodecError, BackendError)):  # the operator's set-up: its English detail, introduced
+        message = text(lang, "errors.setup", detail=str(error) or error.__class__.__name__)
     else:  # not in the catalogues (discord.py's own checks): its English text
         message = str(error) or error.__class__.__name__
     # Messages from below the cogs start in lower case, to read well inside logs and other messages.

@@ -200,3 +200,13 @@ def test_no_reply_text_is_written_in_the_cogs():
                 if any(_literal_words(arg) for arg in content):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_a_set_up_problem_is_introduced_in_the_users_language_with_the_operators_detail():
+    from bot.speech.backends.base import BackendError
+    from bot.user_errors import user_message
+
+    down = BackendError("every generation server is down (http://127.0.0.1:8080)")
+    assert user_message(down, "en") == "Every generation server is down (http://127.0.0.1:8080)"
+    assert user_message(down, "ja").startswith("ボットの設定か音声サーバーに問題があり")
+    assert "every generation server is down" in user_message(down, "ja")
