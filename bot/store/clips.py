@@ -147,16 +147,17 @@ class VoiceClips:
 
 
 def _clip_name(name: str) -> str:
-    name = " ".join(str(name).split())
-    check_text("clip name", name, MAX_CLIP_NAME_CHARS)
-    if not name:
-        raise StoreLimitError("clips.clip_needs_name")
-    return name
+    return _name("clip name", name, MAX_CLIP_NAME_CHARS, "clips.clip_needs_name")
 
 
 def _shared_name(name: str) -> str:
+    return _name("shared voice name", name, MAX_SHARED_NAME_CHARS, "clips.shared_needs_name")
+
+
+def _name(what: str, name: str, max_chars: int, empty_key: str) -> str:
+    """Runs of spaces folded to one; empty (message `empty_key`) or too long refused."""
     name = " ".join(str(name).split())
-    check_text("shared voice name", name, MAX_SHARED_NAME_CHARS)
+    check_text(what, name, max_chars)
     if not name:
-        raise StoreLimitError("clips.shared_needs_name")
+        raise StoreLimitError(empty_key)
     return name
