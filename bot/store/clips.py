@@ -147,17 +147,17 @@ class VoiceClips:
 
 
 def _clip_name(name: str) -> str:
-    return _name("clip name", name, MAX_CLIP_NAME_CHARS, "clips.clip_needs_name")
+    return _name("clip name", name, MAX_CLIP_NAME_CHARS, StoreLimitError("clips.clip_needs_name"))
 
 
 def _shared_name(name: str) -> str:
-    return _name("shared voice name", name, MAX_SHARED_NAME_CHARS, "clips.shared_needs_name")
+    return _name("shared voice name", name, MAX_SHARED_NAME_CHARS, StoreLimitError("clips.shared_needs_name"))
 
 
-def _name(what: str, name: str, max_chars: int, empty_key: str) -> str:
-    """Runs of spaces folded to one; empty (message `empty_key`) or too long refused."""
+def _name(what: str, name: str, max_chars: int, empty: StoreLimitError) -> str:
+    """Runs of spaces folded to one; empty (raises `empty`, whose key the catalogue check can see) or too long refused."""
     name = " ".join(str(name).split())
     check_text(what, name, max_chars)
     if not name:
-        raise StoreLimitError(empty_key)
+        raise empty
     return name
