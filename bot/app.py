@@ -253,7 +253,14 @@ async def _serve_config(config: Config, synthesizer: Synthesizer, recognizer: Sp
         raise
     bot = LlasaBot(config=config, engine=engine, database=database, presets=presets,
                    default_sampling=default_sampling(config), recognizer=recognizer)
-    await serve(bot, token)
+    try:
+        await serve(bot, token)
+    finally:  # the engine is closed by now: nothing calls into the models any more
+        # The one the engine holds: a /model switch may have replaced the one loaded at start.
+        await asyncio.to_thread(engine.synthesizer.close)
+        if recognizer is not None:
+            await asyncio.to_thread(recognizer.close)
+        log.info("shutdown: models released")
 
 
 async def serve(bot: LlasaBot, token: str, *, signals: Sequence[signal.Signals] = SHUTDOWN_SIGNALS) -> None:

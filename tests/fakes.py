@@ -36,9 +36,13 @@ class ScriptedSynthesizer:
         self.requests: list[SpeechRequest] = []
         self.gate: threading.Event | None = None
         self.stopped_at: dict[str, int] = {}
+        self.closed = False
         self.active = 0  # streams running now
         self.started_beside: dict[str, int] = {}  # per request: streams running when it started, itself included
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.closed = True
 
     def stream(
         self,

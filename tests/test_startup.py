@@ -73,13 +73,15 @@ def test_discord_out_of_reach_at_log_in_is_one_line_and_shuts_down_cleanly(tmp_p
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("DISCORD_TOKEN", "x")
     # The models are not what this is about: stand in for them after the start-up checks.
-    monkeypatch.setattr("bot.speech.loader.load_synthesizer", lambda config: ScriptedSynthesizer())
+    synthesizer = ScriptedSynthesizer()
+    monkeypatch.setattr("bot.speech.loader.load_synthesizer", lambda config: synthesizer)
     monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:1/api/v10")  # nothing listens on port 1
     database = tmp_path / "bot.sqlite3"
     assert main(["-c", str(config_with_database(tmp_path, database)), "run"]) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].startswith("cannot reach Discord (")
     assert "shutdown: database closed" in [r.getMessage() for r in caplog.records]
+    assert synthesizer.closed  # the models (or a backend's connections and threads) are released too
 
 
 def test_a_missing_codec_folder_is_reported_before_the_llm_loads(tmp_path, tiny_gguf, capsys, caplog):

@@ -195,6 +195,11 @@ class Synthesizer:
         self.checks = tuple(checks)
         self.pause_s = pause_s
 
+    def close(self) -> None:
+        """Release the generation backend (its model, or its server connections and health thread) and the codec."""
+        self.llm.close()
+        self.codec.close()
+
     @property
     def sample_rate(self) -> int:
         return self.codec.sample_rate
