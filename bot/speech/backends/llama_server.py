@@ -16,18 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
-import threading
-import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
-from ..llm import TRAINING_LENGTH, CodeGeneration, FinishReason, GgufTokenizer, Sampling
+from ..llm import CodeGeneration, FinishReason, GgufTokenizer, Sampling
 from ..prompt import N_SPEECH_CODES, SPECIAL_TOKENS
 from ..sampler import PENALTY_LAST_N
 from .base import BackendError
-from .http import Endpoint, EventStream, HttpFailure, Timeouts, get_json, stream_events
+from .http import HttpFailure, Timeouts, get_json
 from .pool import ServerUnavailable
+from .server import StreamingServerBackend
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +50,17 @@ def llama_server_binary() -> Path:
     return found[0]
 
 
-class LlamaServerBackend:
+class LlamaServerBackend(StreamingServerBackend):
     """A GenerationBackend on one llama-server; as many generations at once as it has slots."""
 
+    KIND = "llama-server"
+    PATH = "/completion"
+
     def __init__(self, url: str, tokenizer: GgufTokenizer, *, slots: int = 0, timeouts: Timeouts = Timeouts()) -> None:
-        self.endpoint = Endpoint.parse(url)
-        self.url = self.endpoint.url
-        self.vocab = tokenizer.vocab
-        self._tokenizer = tokenizer
+        super().__init__(url, tokenizer, timeouts)
         self._configured_slots = slots
         self._server_slots = 0
-        self._slot_ctx: int | None = None  # the context of one slot, once the server said it
-        self._end_stops_server = True
-        self._timeouts = timeouts
-        self._streams: set[EventStream] = set()
-        self._lock = threading.Lock()
-        self._closed = False
         self._ban = speech_only_bias(tokenizer)
-
-    def tokenize_text(self, text: str) -> list[int]:
-        return self._tokenizer.tokenize_text(text)
 
     @property
     def capacity(self) -> int:
@@ -98,43 +87,14 @@ class LlamaServerBackend:
                                f"{n_vocab} tokens, but the bot's GGUF has {self._tokenizer.n_vocab}: "
                                "start it with the same Llasa GGUF as llm.model_path")
         end = SPECIAL_TOKENS["speech_end"]
-        self._end_stops_server = props.get("eos_token") == end
-        if not self._end_stops_server:
+        self._end_closes_stream = props.get("eos_token") == end
+        if not self._end_closes_stream:
             log.warning("llama-server %s does not stop at %s (its end token is %r): each take costs a few "
                         "extra tokens; start it with --override-kv tokenizer.ggml.eos_token_id=int:%d",
                         self.url, end, props.get("eos_token"), self.vocab.speech_end)
         self._server_slots = int(props.get("total_slots") or 0)
         # /v1/models reports one slot's context (the server splits -c among its slots).
-        self._slot_ctx = int(meta["n_ctx"]) if meta.get("n_ctx") else None
-
-    def max_new_tokens(self, prompt_length: int, requested: int) -> int:
-        """The token cap: the request, Llasa's training length and one slot's context."""
-        limit = min(requested, TRAINING_LENGTH - prompt_length)
-        if self._slot_ctx is not None:
-            limit = min(limit, self._slot_ctx - prompt_length)
-        return max(0, limit)
-
-    def generate(
-        self,
-        prompt: Sequence[int],
-        sampling: Sampling,
-        *,
-        should_stop: Callable[[], bool] = lambda: False,
-        affinity: Hashable | None = None,  # one server: nothing to route
-    ) -> CodeGeneration:
-        """Speech codes after prompt as the server samples them; ServerUnavailable when it fails."""
-        seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
-        generation = CodeGeneration(iter(()), seed)
-        generation._codes = self._codes(list(prompt), sampling, seed, should_stop, generation)
-        return generation
-
-    def close(self) -> None:
-        """End every running stream (they fail with BackendError) and refuse new ones."""
-        with self._lock:
-            self._closed = True
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
+        self._context = int(meta["n_ctx"]) if meta.get("n_ctx") else None
 
     def _request(self, prompt: list[int], sampling: Sampling, seed: int, cap: int) -> bytes:
         settings = {
@@ -149,99 +109,15 @@ class LlamaServerBackend:
         }
         return json.dumps(settings, separators=(",", ":")).encode()[:-1] + b',"logit_bias":' + self._ban + b"}"
 
-    def _codes(
-        self,
-        prompt: list[int],
-        sampling: Sampling,
-        seed: int,
-        should_stop: Callable[[], bool],
-        generation: CodeGeneration,
-    ) -> Iterator[int]:
-        cap = self.max_new_tokens(len(prompt), sampling.max_tokens)
-        if cap <= 0:
-            generation.finish_reason = FinishReason.LENGTH
-            return
-        if should_stop():
-            generation.finish_reason = FinishReason.CANCELLED
-            return
-        started = time.perf_counter()
-        stream = self._open(self._request(prompt, sampling, seed, cap), should_stop)
-        events = iter(stream)
-        count = 0
-        try:
-            for event in events:
-                for token in event.get("tokens") or ():
-                    if generation.first_token_s is None:
-                        generation.first_token_s = time.perf_counter() - started
-                    code = self.vocab.token_to_code(token)
-                    if code is None:  # END (the bias allows nothing else)
-                        generation.finish_reason = FinishReason.END
-                        if self._end_stops_server:
-                            self._read_timings(events, generation)  # the closing event follows at once
-                        return
-                    yield code
-                    count += 1
-                    if count >= cap:  # the server's n_predict too: its closing event follows
-                        generation.finish_reason = FinishReason.LENGTH
-                        self._read_timings(events, generation)
-                        return
-                    if should_stop():  # checked after the consumer had the code, as LlasaModel does
-                        generation.finish_reason = FinishReason.CANCELLED
-                        return
-                if event.get("stop"):
-                    self._timings(event, generation)
-                    if event.get("stop_type") == "limit":
-                        generation.finish_reason = FinishReason.LENGTH
-                        return
-                    break
-        except HttpFailure as exc:
-            raise self._failure(exc, count) from None
-        finally:
-            stream.close()
-            with self._lock:
-                self._streams.discard(stream)
-        if stream.stopped:
-            generation.finish_reason = FinishReason.CANCELLED
-        else:
-            raise self._failure(HttpFailure("the stream ended without a stop event"), count)
-
-    def _open(self, body: bytes, should_stop: Callable[[], bool]) -> EventStream:
-        with self._lock:
-            if self._closed:
-                raise BackendError("the speech backend is closed")
-        try:
-            stream = stream_events(self.endpoint, "/completion", body, should_stop=should_stop,
-                                   connect_timeout=self._timeouts.connect_s, read_timeout=self._timeouts.read_s)
-        except HttpFailure as exc:
-            raise self._failure(exc, 0) from None
-        with self._lock:
-            self._streams.add(stream)
-        return stream
-
-    def _failure(self, exc: HttpFailure, count: int) -> BackendError:
-        """The error to raise, worded for users; the details (URL, cause) go to the log."""
-        if self._closed:
-            return BackendError("the speech server connection was closed because the bot is shutting down")
-        log.warning("llama-server %s failed after %d codes: %s", self.url, count, exc)
-        if not exc.server_down:
-            return BackendError(f"the speech server refused the request (HTTP {exc.status}); please report this")
-        where = "in the middle of speaking" if count else "before speaking"
-        return ServerUnavailable(f"the speech server stopped answering {where}; try again in a moment")
-
-    def _read_timings(self, events: Iterator[dict], generation: CodeGeneration) -> None:
-        try:
-            for event in events:
-                if event.get("stop"):
-                    self._timings(event, generation)
-                    return
-        except HttpFailure:
-            pass  # the codes are all out; only the figures are lost
-
-    @staticmethod
-    def _timings(event: dict, generation: CodeGeneration) -> None:
-        timings = event.get("timings") or {}
-        generation.prompt_reused = int(timings.get("cache_n", 0))
-        generation.prompt_evaluated = int(timings.get("prompt_n", 0))
+    def _event(self, event: dict, generation: CodeGeneration) -> tuple[Iterable[int], FinishReason | None]:
+        # The closing event has `stop` and the timings; one of another stop type (no END seen)
+        # ends the stream, which then fails as one that ended early.
+        if event.get("stop"):
+            timings = event.get("timings") or {}
+            generation.prompt_reused = int(timings.get("cache_n", 0))
+            generation.prompt_evaluated = int(timings.get("prompt_n", 0))
+        end = FinishReason.LENGTH if event.get("stop") and event.get("stop_type") == "limit" else None
+        return event.get("tokens") or (), end
 
 
 def speech_only_bias(tokenizer: GgufTokenizer) -> bytes:

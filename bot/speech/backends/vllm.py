@@ -17,22 +17,17 @@ the last 64 sampled codes; top_k 0 disables top-k on both. A seed reproduces tak
 from __future__ import annotations
 
 import json
-import logging
 import os
-import random
-import threading
-import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
-from ..llm import TRAINING_LENGTH, CodeGeneration, FinishReason, Sampling
+from ..llm import CodeGeneration, FinishReason, Sampling
 from ..prompt import N_SPEECH_CODES, SPECIAL_TOKENS
 from .base import BackendError
 from .hf_tokenizer import HfTokenizer
-from .http import Endpoint, EventStream, HttpFailure, Timeouts, get_json, post_json, stream_events
+from .http import HttpFailure, Timeouts, get_json, post_json
 from .pool import ServerUnavailable
-
-log = logging.getLogger(__name__)
+from .server import StreamingServerBackend
 
 
 def vllm_serve_command() -> list[str]:
@@ -57,30 +52,22 @@ def vllm_serve_command() -> list[str]:
     return [str(ready[0] / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server"]
 
 
-class VllmBackend:
+class VllmBackend(StreamingServerBackend):
     """A GenerationBackend on one vLLM server; `slots` generations at once (its --max-num-seqs)."""
+
+    KIND = "vLLM server"
+    PATH = "/v1/completions"
 
     def __init__(self, url: str, tokenizer: HfTokenizer, *, slots: int, model: str = "",
                  timeouts: Timeouts = Timeouts()) -> None:
         if slots < 1:
             raise ValueError("a vLLM endpoint needs slots >= 1 (the server's --max-num-seqs)")
-        self.endpoint = Endpoint.parse(url)
-        self.url = self.endpoint.url
-        self.vocab = tokenizer.vocab
-        self._tokenizer = tokenizer
+        super().__init__(url, tokenizer, timeouts)
         self._slots = slots
         self._model = model  # the served model name; "" = the one the server lists
-        self._max_model_len: int | None = None
-        self._timeouts = timeouts
-        self._streams: set[EventStream] = set()
-        self._lock = threading.Lock()
-        self._closed = False
         speech = range(self.vocab.speech_0, self.vocab.speech_0 + N_SPEECH_CODES)
         self._allowed = (',"allowed_token_ids":[' + ",".join(map(str, [self.vocab.speech_end, *speech]))
                          + "]").encode()
-
-    def tokenize_text(self, text: str) -> list[int]:
-        return self._tokenizer.tokenize_text(text)
 
     @property
     def capacity(self) -> int:
@@ -111,7 +98,7 @@ class VllmBackend:
             raise BackendError(f"vLLM server {self.url} serves {served['id']}, whose speech tokens are not those of "
                                "backend.tokenizer: serve the same Llasa checkpoint that the tokenizer comes from")
         self._model = served["id"]
-        self._max_model_len = int(served["max_model_len"]) if served.get("max_model_len") else None
+        self._context = int(served["max_model_len"]) if served.get("max_model_len") else None
 
     def _served(self, models: list[dict]) -> dict:
         if self._model:
@@ -123,35 +110,6 @@ class VllmBackend:
         if not models:
             raise ServerUnavailable(f"vLLM server {self.url} lists no model yet")
         return models[0]
-
-    def max_new_tokens(self, prompt_length: int, requested: int) -> int:
-        """The token cap: the request, Llasa's training length and the server's --max-model-len."""
-        limit = min(requested, TRAINING_LENGTH - prompt_length)
-        if self._max_model_len is not None:
-            limit = min(limit, self._max_model_len - prompt_length)
-        return max(0, limit)
-
-    def generate(
-        self,
-        prompt: Sequence[int],
-        sampling: Sampling,
-        *,
-        should_stop: Callable[[], bool] = lambda: False,
-        affinity: Hashable | None = None,  # one server: nothing to route
-    ) -> CodeGeneration:
-        """Speech codes after prompt as the server samples them; ServerUnavailable when it fails."""
-        seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
-        generation = CodeGeneration(iter(()), seed)
-        generation._codes = self._codes(list(prompt), sampling, seed, should_stop, generation)
-        return generation
-
-    def close(self) -> None:
-        """End every running stream (they fail with BackendError) and refuse new ones."""
-        with self._lock:
-            self._closed = True
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
 
     def _request(self, prompt: list[int], sampling: Sampling, seed: int, cap: int) -> bytes:
         settings = {
@@ -165,99 +123,16 @@ class VllmBackend:
         }
         return json.dumps(settings, separators=(",", ":")).encode()[:-1] + self._allowed + b"}"
 
-    def _codes(
-        self,
-        prompt: list[int],
-        sampling: Sampling,
-        seed: int,
-        should_stop: Callable[[], bool],
-        generation: CodeGeneration,
-    ) -> Iterator[int]:
-        cap = self.max_new_tokens(len(prompt), sampling.max_tokens)
-        if cap <= 0:
-            generation.finish_reason = FinishReason.LENGTH
-            return
-        if should_stop():
-            generation.finish_reason = FinishReason.CANCELLED
-            return
-        started = time.perf_counter()
-        stream = self._open(self._request(prompt, sampling, seed, cap), should_stop)
-        events = iter(stream)  # one reader of the socket, also for the closing event
-        count = 0
-        try:
-            for event in events:
-                self._usage(event, generation)
-                for choice in event.get("choices") or ():
-                    for token in choice.get("token_ids") or ():
-                        if generation.first_token_s is None:
-                            generation.first_token_s = time.perf_counter() - started
-                        code = self.vocab.token_to_code(token)
-                        if code is None:  # END (the mask allows nothing else)
-                            generation.finish_reason = FinishReason.END
-                            self._finish(events, generation)
-                            return
-                        yield code
-                        count += 1
-                        if count >= cap:
-                            generation.finish_reason = FinishReason.LENGTH
-                            self._finish(events, generation)
-                            return
-                        if should_stop():  # checked after the consumer had the code, as LlasaModel does
-                            generation.finish_reason = FinishReason.CANCELLED
-                            return
-                    reason = choice.get("finish_reason")
-                    if reason is not None:  # "stop" at END (not always streamed as an id), "length"
-                        generation.finish_reason = FinishReason.LENGTH if reason == "length" else FinishReason.END
-                        self._finish(events, generation)
-                        return
-        except HttpFailure as exc:
-            raise self._failure(exc, count) from None
-        finally:
-            stream.close()
-            with self._lock:
-                self._streams.discard(stream)
-        if stream.stopped:
-            generation.finish_reason = FinishReason.CANCELLED
-        else:
-            raise self._failure(HttpFailure("the stream ended without a finish reason"), count)
-
-    def _open(self, body: bytes, should_stop: Callable[[], bool]) -> EventStream:
-        with self._lock:
-            if self._closed:
-                raise BackendError("the speech backend is closed")
-        try:
-            stream = stream_events(self.endpoint, "/v1/completions", body, should_stop=should_stop,
-                                   connect_timeout=self._timeouts.connect_s, read_timeout=self._timeouts.read_s)
-        except HttpFailure as exc:
-            raise self._failure(exc, 0) from None
-        with self._lock:
-            self._streams.add(stream)
-        return stream
-
-    def _failure(self, exc: HttpFailure, count: int) -> BackendError:
-        """The error to raise, worded for users; the details (URL, cause) go to the log."""
-        if self._closed:
-            return BackendError("the speech server connection was closed because the bot is shutting down")
-        log.warning("vLLM server %s failed after %d codes: %s", self.url, count, exc)
-        if not exc.server_down:
-            return BackendError(f"the speech server refused the request (HTTP {exc.status}); please report this")
-        where = "in the middle of speaking" if count else "before speaking"
-        return ServerUnavailable(f"the speech server stopped answering {where}; try again in a moment")
-
-    def _finish(self, events: Iterator[dict], generation: CodeGeneration) -> None:
-        """Read the closing usage event (it follows at once) for the prompt-cache figures."""
-        try:
-            for event in events:
-                self._usage(event, generation)
-        except HttpFailure:
-            pass  # the codes are all out; only the figures are lost
-
-    @staticmethod
-    def _usage(event: dict, generation: CodeGeneration) -> None:
+    def _event(self, event: dict, generation: CodeGeneration) -> tuple[Iterable[int], FinishReason | None]:
         usage = event.get("usage")
-        if not usage:
-            return
-        # cached_tokens is reported when the server runs with --enable-prompt-tokens-details.
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        generation.prompt_reused = cached
-        generation.prompt_evaluated = int(usage.get("prompt_tokens", 0)) - cached
+        if usage:  # the closing event
+            # cached_tokens is reported when the server runs with --enable-prompt-tokens-details.
+            cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            generation.prompt_reused = cached
+            generation.prompt_evaluated = int(usage.get("prompt_tokens", 0)) - cached
+        choices = event.get("choices") or ()  # one: n is 1
+        tokens = [token for choice in choices for token in choice.get("token_ids") or ()]
+        reason = next((c["finish_reason"] for c in choices if c.get("finish_reason") is not None), None)
+        # "stop" at END (not always streamed as an id), "length" at the cap
+        end = None if reason is None else FinishReason.LENGTH if reason == "length" else FinishReason.END
+        return tokens, end
