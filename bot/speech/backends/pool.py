@@ -13,12 +13,15 @@ import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Protocol
 
 from ..llm import CodeGeneration, Sampling
 from ..prompt import LlasaVocab
 from .base import BackendError
+
+REMEMBERED_AFFINITIES = 4096  # as many lanes as the fair queue remembers for turn-taking
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,9 @@ class EndpointPool:
         self.vocab = backends[0].vocab
         self._first_retry_s, self._max_retry_s = first_retry_s, max_retry_s
         self._clock = clock
-        self._sticky: dict[Hashable, _Member] = {}
+        # Affinity key -> endpoint, least recently used first; bounded, since a lane per DM user would
+        # otherwise grow it for as long as the bot runs (a forgotten key just picks an endpoint anew).
+        self._sticky: OrderedDict[Hashable, _Member] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._health: threading.Thread | None = None
@@ -183,8 +188,11 @@ class EndpointPool:
                     member = self._sticky.get(affinity) if affinity is not None else None
                     if member not in live:
                         member = max(live, key=lambda m: m.free)  # the first of equals: stable
-                        if affinity is not None:
-                            self._sticky[affinity] = member
+                    if affinity is not None:
+                        self._sticky[affinity] = member
+                        self._sticky.move_to_end(affinity)
+                        while len(self._sticky) > REMEMBERED_AFFINITIES:
+                            self._sticky.popitem(last=False)
                     member.running += 1
                     return member
                 down = [m for m in self._members if not m.up and m not in tried]
